@@ -1,0 +1,178 @@
+"""The verdict policy: every rule's weight pinned, thresholds, error handling, chat.
+
+Changing a weight must be a deliberate act: update PINNED below in the same commit.
+"""
+
+from __future__ import annotations
+
+import string
+
+from filewall.model import Fact, Node, Verdict
+from filewall.policy import CHAT_LURE_RULE, combine_with_chat, judge
+from filewall.policy.rules import MALICIOUS_AT, RULES, SUSPICIOUS_AT
+
+# rule id -> (severity, score)
+PINNED: dict[str, tuple[str, int]] = {
+    # PINNED-TABLE-START
+    "type.executable": ("critical", 100),
+    "type.installer": ("critical", 100),
+    "type.script": ("critical", 100),
+    "type.shortcut": ("critical", 100),
+    "type.disk_image": ("medium", 40),
+    "type.help_file": ("critical", 100),
+    "type.registry_file": ("critical", 100),
+    "type.internet_shortcut": ("medium", 40),
+    "name.double_extension": ("critical", 100),
+    "name.padding": ("critical", 100),
+    "name.bidi_override": ("critical", 100),
+    "name.invisible_characters": ("medium", 40),
+    "name.risky_extension": ("critical", 100),
+    "name.content_mismatch": ("critical", 100),
+    "name.content_mismatch_harmless": ("info", 0),
+    "archive.path_traversal": ("critical", 100),
+    "archive.startup_path": ("critical", 100),
+    "archive.absolute_path": ("high", 70),
+    "archive.link": ("medium", 40),
+    "archive.encrypted": ("info", 0),
+    "archive.encrypted_unopened": ("medium", 40),
+    "archive.names_hidden": ("medium", 40),
+    "archive.decompression_bomb": ("high", 70),
+    "archive.padded_member": ("high", 70),
+    "archive.nested_archives": ("low", 15),
+    "archive.self_extracting": ("critical", 100),
+    "pe.unsigned": ("info", 0),
+    "pe.signed": ("info", 0),
+    "pe.packed": ("high", 70),
+    "pe.high_entropy": ("medium", 40),
+    "pe.overlay": ("low", 15),
+    "pe.suspicious_imports": ("medium", 40),
+    "pe.corrupt": ("medium", 40),
+    "lnk.launches_shell": ("critical", 100),
+    "lnk.hidden_window": ("high", 70),
+    "lnk.encoded_command": ("critical", 100),
+    "lnk.remote_target": ("high", 70),
+    "lnk.icon_disguise": ("medium", 40),
+    "script.download_cradle": ("critical", 100),
+    "script.encoded_command": ("critical", 100),
+    "script.lolbin": ("high", 70),
+    "script.autostart": ("critical", 100),
+    "script.remote_executable": ("high", 70),
+    "script.hidden_window": ("high", 70),
+    "script.obfuscated": ("medium", 40),
+    "script.disables_security": ("critical", 100),
+    "reputation.blocklist": ("critical", 100),
+    "yara.critical": ("critical", 100),
+    "yara.high": ("high", 70),
+    "yara.medium": ("medium", 40),
+    "yara.low": ("low", 15),
+    "yara.info": ("info", 0),
+    "limit.depth": ("medium", 40),
+    "limit.file_size": ("medium", 40),
+    "limit.total_bytes": ("medium", 40),
+    "limit.members": ("medium", 40),
+    "limit.time": ("medium", 40),
+    "file.corrupt": ("medium", 40),
+    "file.unreadable": ("medium", 40),
+    "scan.crashed": ("medium", 40),
+    "scan.killed": ("medium", 40),
+    "scan.analyzer_failed": ("low", 15),
+    # PINNED-TABLE-END
+}
+
+
+def test_every_rule_weight_is_pinned():
+    actual = {rule_id: (rule.severity.value, rule.score) for rule_id, rule in RULES.items()}
+    assert actual == PINNED
+
+
+def test_thresholds():
+    assert (SUSPICIOUS_AT, MALICIOUS_AT) == (30, 70)
+
+
+def test_severity_and_score_agree():
+    """A rule's words and its weight must not contradict each other."""
+    floors = {"critical": 100, "high": 70, "medium": 30, "low": 1, "info": 0}
+    ceilings = {"critical": 100, "high": 99, "medium": 69, "low": 29, "info": 0}
+    for rule in RULES.values():
+        assert floors[rule.severity.value] <= rule.score <= ceilings[rule.severity.value], rule.id
+
+
+def test_every_message_exists_in_both_languages_and_names_the_file():
+    for rule in RULES.values():
+        for template in (rule.en, rule.zh):
+            fields = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+            assert "name" in fields, rule.id
+        assert any("\u4e00" <= char <= "\u9fff" for char in rule.zh), rule.id
+
+
+def _tree(*facts: str) -> Node:
+    root = Node(name="x.zip", path="x.zip")
+    child = Node(name="a", path="x.zip/a", depth=1)
+    root.children.append(child)
+    for rule in facts:
+        child.facts.append(Fact(rule, child.path, {}))
+    return root
+
+
+def test_no_facts_is_clean():
+    report = judge("x.zip", _tree())
+    assert report.verdict is Verdict.CLEAN and report.score == 0 and report.findings == []
+
+
+def test_program_is_malicious_by_policy():
+    assert judge("x.zip", _tree("type.executable")).verdict is Verdict.MALICIOUS
+
+
+def test_limit_reached_is_at_least_suspicious():
+    for rule in ("limit.depth", "limit.file_size", "limit.total_bytes", "limit.members", "limit.time"):
+        assert judge("x.zip", _tree(rule)).verdict is Verdict.SUSPICIOUS, rule
+
+
+def test_corrupt_is_error_unless_malicious():
+    assert judge("x.zip", _tree("file.corrupt")).verdict is Verdict.ERROR
+    assert judge("x.zip", _tree("file.corrupt", "type.executable")).verdict is Verdict.MALICIOUS
+
+
+def test_scores_add_up_and_cap_at_100():
+    report = judge("x.zip", _tree("archive.link", "pe.overlay"))
+    assert report.score == RULES["archive.link"].score + RULES["pe.overlay"].score
+    assert judge("x.zip", _tree("type.executable", "type.script")).score == 100
+
+
+def test_unknown_rule_is_never_silent():
+    report = judge("x.zip", _tree("no.such.rule"))
+    assert report.verdict is Verdict.SUSPICIOUS
+
+
+def test_high_risk_chat_raises_suspicious_file_to_malicious():
+    report = judge("x.zip", _tree("archive.encrypted_unopened"))
+    assert report.verdict is Verdict.SUSPICIOUS
+    chat = {"risk": "high", "score": 90, "reasons": [{"rule": "r", "quote": "解压密码 8866"}], "passwords": []}
+    combine_with_chat(report, chat)
+    assert report.verdict is Verdict.MALICIOUS
+    assert report.findings[0].rule == CHAT_LURE_RULE.id
+    assert "解压密码 8866" in report.findings[0].message_zh
+
+
+def test_clean_file_stays_clean_whatever_the_chat_says():
+    report = judge("x.zip", _tree())
+    chat = {"risk": "high", "score": 100, "reasons": [], "passwords": []}
+    combine_with_chat(report, chat)
+    assert report.verdict is Verdict.CLEAN and report.chat == chat
+
+
+def test_medium_chat_does_not_escalate():
+    report = judge("x.zip", _tree("archive.encrypted_unopened"))
+    combine_with_chat(report, {"risk": "medium", "score": 50, "reasons": [], "passwords": []})
+    assert report.verdict is Verdict.SUSPICIOUS
+
+
+def test_chat_escalation_weight_reaches_malicious_from_any_suspicious_score():
+    assert SUSPICIOUS_AT + CHAT_LURE_RULE.score >= MALICIOUS_AT
+
+
+def test_messages_show_hidden_characters_in_names():
+    root = Node(name="invoice_\u202egpj.exe", path="invoice_\u202egpj.exe")
+    root.facts.append(Fact("type.executable", root.path, {"what": "a Windows program"}))
+    message = judge("x", root).findings[0].message
+    assert "[RLO]" in message and "\u202e" not in message
