@@ -37,7 +37,8 @@ INVISIBLE = {
     "\u115f": "HANGUL CHOSEONG FILLER",
     "\u1160": "HANGUL JUNGSEONG FILLER",
 }
-_PADDING_RE = re.compile(r"([\s\u3000_.\-]{6,})")
+#: Runs of blank characters long enough to push the real extension out of view.
+_PADDING_RE = re.compile(r"[\s\u3000\u00a0\u2000-\u200a]{4,}")
 
 
 def hidden_characters(name: str) -> list[tuple[int, str]]:
@@ -67,10 +68,8 @@ def visible_name(name: str, max_padding: int = 3) -> str:
     shown = "".join(out)
 
     def shorten(match: re.Match) -> str:
-        run = match.group(1)
-        if len(run) <= max_padding or not run.strip():
-            return f"{run[:max_padding]}[…{len(run)} spaces…]" if len(run) > max_padding else run
-        return run
+        run = match.group(0)
+        return f"{run[:max_padding]}[…{len(run)} spaces…]" if len(run) > max_padding else run
 
     return _PADDING_RE.sub(shorten, shown)
 
