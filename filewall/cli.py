@@ -9,7 +9,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -48,7 +48,9 @@ def _language(choice: str) -> str:
 
 def _read_chat(chat: str | None, chat_file: Path | None) -> str | None:
     if chat_file is not None:
-        return chat_file.read_text(encoding="utf-8", errors="replace")
+        from .chat.cli import read_chat  # UTF-8, UTF-16 and GBK exports alike
+
+        return read_chat(str(chat_file))
     return chat
 
 
@@ -65,17 +67,17 @@ def scan(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders (scanned recursively).")],
     json_lines: Annotated[bool, typer.Option("--json", help="JSON Lines: one object per input file.")] = False,
     password: Annotated[
-        Optional[list[str]], typer.Option("--password", "-p", help="A password to try on encrypted archives.")
+        list[str] | None, typer.Option("--password", "-p", help="A password to try on encrypted archives.")
     ] = None,
-    chat: Annotated[Optional[str], typer.Option(help="The chat text that came with the files.")] = None,
-    chat_file: Annotated[Optional[Path], typer.Option(help="Read the chat text from this file.")] = None,
-    rules: Annotated[Optional[list[Path]], typer.Option(help="Extra YARA rules file or folder.")] = None,
+    chat: Annotated[str | None, typer.Option(help="The chat text that came with the files.")] = None,
+    chat_file: Annotated[Path | None, typer.Option(help="Read the chat text from this file.")] = None,
+    rules: Annotated[list[Path] | None, typer.Option(help="Extra YARA rules file or folder.")] = None,
     blocklist: Annotated[
-        Optional[list[Path]], typer.Option(help="Extra sha256 blocklist (text or MalwareBazaar CSV).")
+        list[Path] | None, typer.Option(help="Extra sha256 blocklist (text or MalwareBazaar CSV).")
     ] = None,
     workers: Annotated[int, typer.Option(help="Scanning processes (default: one per core).")] = 0,
-    max_seconds: Annotated[Optional[float], typer.Option(help="Time limit per input file.")] = None,
-    max_depth: Annotated[Optional[int], typer.Option(help="Deepest archive nesting unpacked.")] = None,
+    max_seconds: Annotated[float | None, typer.Option(help="Time limit per input file.")] = None,
+    max_depth: Annotated[int | None, typer.Option(help="Deepest archive nesting unpacked.")] = None,
     lang: Annotated[str, typer.Option(help="Language of messages: zh, en or auto.")] = "auto",
 ) -> None:
     """Scan files and print a verdict for each (exit 0 clean, 1 found, 2 error)."""
@@ -168,6 +170,24 @@ def _print_summary(out: Console, counts: Counter[str], total: int, seconds: floa
     parts = [f"{counts[name]} {(_LABELS_ZH[name] if language == 'zh' else name)}" for name in _COLOURS if counts[name]]
     head = f"扫描了 {total} 个文件" if language == "zh" else f"Scanned {total} files"
     out.print(f"\n{head} in {seconds:.1f}s: " + ", ".join(parts or ["0"]))
+
+
+@app.command()
+def chat(
+    file: Annotated[str, typer.Argument(help="A conversation export, or - for standard input.")] = "-",
+    json_output: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """Read a conversation: lure risk, quoted reasons, passwords (exit 0 low, 1 medium/high)."""
+    from .chat.cli import chat_command, read_chat
+
+    try:
+        text = read_chat(file)
+    except OSError as error:
+        typer.echo(f"cannot read {file}: {error.strerror or error}", err=True)
+        raise typer.Exit(EXIT_ERROR) from error
+    output, code = chat_command(text, json_output)
+    typer.echo(output)
+    raise typer.Exit(code)
 
 
 @app.command()

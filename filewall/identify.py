@@ -99,11 +99,17 @@ _EML_RE = re.compile(
     re.I,
 )
 _UUE_RE = re.compile(rb"^begin(?:-base64)? [0-7]{3,4} \S", re.M)
+#: BinHex text often has a blank line or a note before its banner.
+BINHEX_BANNER = b"(This file must be converted with BinHex"
+_HEADER_FIELD_RE = re.compile(rb"([!-9;-~]{1,76}):")
+_MAIL_FIELDS = {b"from", b"to", b"cc", b"subject", b"date", b"message-id", b"mime-version", b"content-type",
+                b"received", b"return-path", b"reply-to", b"sender", b"delivered-to", b"in-reply-to", b"references"}
+_MAIL_CORE_FIELDS = {b"from", b"subject", b"mime-version", b"content-type", b"message-id", b"received"}
 
 
 def identify(head: bytes, size: int | None = None) -> FileType:
     """Identify a file from its first bytes (``HEAD_SIZE`` is plenty)."""
-    for offset, magic, kind, mime in MAGIC:
+    for offset, magic, kind, _mime in MAGIC:
         if head.startswith(magic, offset):
             refined = _refine(kind, head)
             if refined is not None:
@@ -217,6 +223,25 @@ def _by_structure(head: bytes) -> FileType | None:
     return None
 
 
+def _mail_header_block(head: bytes) -> bool:
+    """A message whose first header is not in ``_EML_RE`` (DKIM-Signature, Thread-Topic,
+    an attached message as re-written by the mail extractor): every line up to the first
+    empty one is a header field or a folded continuation, and at least two are mail fields."""
+    block = head[:16384].replace(b"\r\n", b"\n")
+    end = block.find(b"\n\n")
+    if end <= 0:
+        return False
+    fields = set()
+    for line in block[:end].split(b"\n"):
+        if line[:1] in (b" ", b"\t") and fields:
+            continue
+        match = _HEADER_FIELD_RE.match(line)
+        if match is None:
+            return False
+        fields.add(match.group(1).lower())
+    return len(fields & _MAIL_FIELDS) >= 2 and bool(fields & _MAIL_CORE_FIELDS)
+
+
 def _looks_like_v7_tar(head: bytes) -> bool:
     checksum_field = head[148:156]
     try:
@@ -234,6 +259,11 @@ def _sniff_text(head: bytes) -> FileType:
     if text is None:
         return FileType("binary", "application/octet-stream")
     lowered = head[:4096].lower()
+    # Before HTML: most mail carries an HTML body within its first 8 KiB.
+    if _EML_RE.match(head) and re.search(rb"^(From|Subject|Content-Type):", head[:8192], re.I | re.M) or _mail_header_block(head):
+        return FileType("email", "message/rfc822")
+    if BINHEX_BANNER in head[:4096]:
+        return FileType("binhex", "application/mac-binhex40")
     if _XML_RE.match(head) and _SVG_RE.search(head[:8192]) or lowered.lstrip().startswith(b"<svg"):
         return FileType("svg", "image/svg+xml")
     if b"<hta:application" in lowered:
@@ -242,14 +272,15 @@ def _sniff_text(head: bytes) -> FileType:
         return FileType("html", "text/html")
     if _XML_RE.match(head):
         return FileType("xml", "application/xml")
-    if _EML_RE.match(head) and re.search(rb"^(From|Subject|Content-Type):", head[:8192], re.I | re.M):
-        return FileType("email", "message/rfc822")
     if _UUE_RE.search(head[:8192]):
         return FileType("uuencode", "text/x-uuencode")
     if head.startswith(b"[InternetShortcut]") or b"\n[InternetShortcut]" in head[:1024]:
         return FileType("url", "application/x-mswinurl")
     if head.lstrip(b"\xef\xbb\xbf\xff\xfe\x00").startswith((b"Windows Registry Editor", b"REGEDIT4", b"W\x00i\x00n\x00d\x00o\x00w\x00s\x00 \x00R")):
         return FileType("reg", "text/x-ms-regedit")
+    if head.startswith(b"ID;P"):
+        # SYLK spreadsheet: Excel opens it (and runs XLM macros in it) whatever its name.
+        return FileType("slk", "application/x-sylk")
     return FileType("text", "text/plain")
 
 

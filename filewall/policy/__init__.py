@@ -44,6 +44,12 @@ def judge(path: str, root: Node) -> Report:
     verdict = _verdict(score, findings)
     report = Report(path=path, verdict=verdict, score=score, findings=findings, tree=root)
     report.summary, report.summary_zh = _summary(report, root)
+    # URLs/domains/IPs (analyze/indicators.py), once each, with the first node naming them.
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    for node in root.walk():
+        for item in node.info.get("indicators", ()):
+            seen.setdefault((item["type"], item["value"]), {**item, "where": node.path})
+    report.indicators = list(seen.values())
     return report
 
 
