@@ -27,6 +27,7 @@ PINNED: dict[str, tuple[str, int]] = {
     "name.bidi_override": ("critical", 100),
     "name.invisible_characters": ("medium", 40),
     "name.risky_extension": ("critical", 100),
+    "name.disk_image_extension": ("medium", 40),
     "name.content_mismatch": ("critical", 100),
     "name.content_mismatch_harmless": ("info", 0),
     "archive.path_traversal": ("critical", 100),
@@ -40,6 +41,9 @@ PINNED: dict[str, tuple[str, int]] = {
     "archive.padded_member": ("high", 70),
     "archive.nested_archives": ("low", 15),
     "archive.self_extracting": ("critical", 100),
+    "archive.unsupported": ("medium", 40),
+    "archive.unsupported_method": ("medium", 40),
+    "archive.special_skipped": ("info", 0),
     "pe.unsigned": ("info", 0),
     "pe.signed": ("info", 0),
     "pe.packed": ("high", 70),
@@ -47,6 +51,7 @@ PINNED: dict[str, tuple[str, int]] = {
     "pe.overlay": ("low", 15),
     "pe.suspicious_imports": ("medium", 40),
     "pe.corrupt": ("medium", 40),
+    "pe.original_name": ("info", 0),
     "lnk.launches_shell": ("critical", 100),
     "lnk.hidden_window": ("high", 70),
     "lnk.encoded_command": ("critical", 100),
@@ -60,6 +65,9 @@ PINNED: dict[str, tuple[str, int]] = {
     "script.hidden_window": ("high", 70),
     "script.obfuscated": ("medium", 40),
     "script.disables_security": ("critical", 100),
+    "script.commands_in_text": ("medium", 40),
+    "urlfile.runs_program": ("critical", 100),
+    "urlfile.remote_icon": ("high", 70),
     "reputation.blocklist": ("critical", 100),
     "yara.critical": ("critical", 100),
     "yara.high": ("high", 70),
@@ -76,6 +84,44 @@ PINNED: dict[str, tuple[str, int]] = {
     "scan.crashed": ("medium", 40),
     "scan.killed": ("medium", 40),
     "scan.analyzer_failed": ("low", 15),
+    # documents (office/rtf/pdf/html/svg/installer/onenote)
+    "office.macros": ("medium", 40),
+    "office.macro_autoexec": ("low", 15),
+    "office.macro_suspicious": ("high", 70),
+    "office.macro_obfuscated": ("low", 15),
+    "office.macro_enabled_type": ("info", 0),
+    "office.xlm_macros": ("high", 70),
+    "office.dde": ("critical", 100),
+    "office.exploit_object": ("critical", 100),
+    "office.activex": ("medium", 40),
+    "office.remote_template": ("critical", 100),
+    "office.remote_object": ("critical", 100),
+    "office.external_link": ("low", 15),
+    "office.encrypted": ("info", 0),
+    "office.encrypted_unopened": ("medium", 40),
+    "rtf.exploit_object": ("critical", 100),
+    "rtf.object_autoupdate": ("high", 70),
+    "rtf.obfuscated": ("medium", 40),
+    "pdf.javascript": ("medium", 40),
+    "pdf.javascript_on_open": ("high", 70),
+    "pdf.launch": ("critical", 100),
+    "pdf.opens_link": ("medium", 40),
+    "pdf.embedded_file": ("info", 0),
+    "pdf.submit_form": ("low", 15),
+    "pdf.remote_goto": ("low", 15),
+    "pdf.richmedia": ("medium", 40),
+    "pdf.xfa": ("low", 15),
+    "pdf.obfuscated_names": ("high", 70),
+    "pdf.encrypted_unopened": ("medium", 40),
+    "html.shortcut_command": ("critical", 100),
+    "html.runs_programs": ("critical", 100),
+    "html.smuggling": ("high", 70),
+    "html.refresh_download": ("high", 70),
+    "html.redirect": ("low", 15),
+    "html.script": ("low", 15),
+    "svg.script": ("medium", 40),
+    "installer.custom_action": ("high", 70),
+    "onenote.embedded_file": ("low", 15),
     # PINNED-TABLE-END
 }
 
@@ -137,6 +183,17 @@ def test_scores_add_up_and_cap_at_100():
     report = judge("x.zip", _tree("archive.link", "pe.overlay"))
     assert report.score == RULES["archive.link"].score + RULES["pe.overlay"].score
     assert judge("x.zip", _tree("type.executable", "type.script")).score == 100
+
+
+def test_repeated_evidence_counts_once():
+    root = _tree("archive.encrypted_unopened")
+    second = Node(name="b", path="x.zip/b", depth=1)
+    second.facts.append(Fact("archive.encrypted_unopened", second.path, {}))
+    root.children.append(second)
+    report = judge("x.zip", root)
+    assert len(report.findings) == 2
+    assert report.score == RULES["archive.encrypted_unopened"].score
+    assert report.verdict is Verdict.SUSPICIOUS
 
 
 def test_unknown_rule_is_never_silent():

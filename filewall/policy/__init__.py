@@ -40,7 +40,7 @@ def judge(path: str, root: Node) -> Report:
     """Turn the facts in a scanned tree into the report for one input file."""
     findings = [_finding(node, fact.rule, fact.params) for node in root.walk() for fact in node.facts]
     findings.sort(key=lambda item: (-item.score, item.where))
-    score = min(100, sum(finding.score for finding in findings))
+    score = _total(findings)
     verdict = _verdict(score, findings)
     report = Report(path=path, verdict=verdict, score=score, findings=findings, tree=root)
     report.summary, report.summary_zh = _summary(report, root)
@@ -98,6 +98,19 @@ def _finding(node: Node, rule_id: str, params: dict[str, Any]) -> Finding:
         where=node.path,
         params=params,
     )
+
+
+def _total(findings: list[Finding]) -> int:
+    """Sum of the rules that fired, each rule counted once, capped at 100.
+
+    Ten locked members are one piece of evidence ("locked content"), not ten: repeating
+    the same observation must not turn a suspicious archive malicious. Different rules
+    are independent evidence and add up.
+    """
+    best: dict[str, int] = {}
+    for finding in findings:
+        best[finding.rule] = max(best.get(finding.rule, 0), finding.score)
+    return min(100, sum(best.values()))
 
 
 def _verdict(score: int, findings: list[Finding]) -> Verdict:
