@@ -159,11 +159,19 @@ def _refine_pe(head: bytes) -> FileType | None:
     return FileType("dos-mz", "application/x-dosexec")
 
 
+_OOXML_PARTS = (b"docProps/app.xml", b"docProps/core.xml", b"word/document.xml", b"xl/workbook.", b"xl/worksheets/",
+                b"ppt/presentation.xml", b"ppt/slides/")
+
+
 def _refine_zip(head: bytes) -> FileType:
     """Tell Office Open XML, OpenDocument, Java and Android packages from plain zips."""
     names = set(_zip_local_names(head))
     joined = b"\n".join(names)
-    if b"[Content_Types].xml" in names or b"_rels/.rels" in names:
+    # Some writers (openpyxl) put [Content_Types].xml last, past a big sheet; the parts
+    # every Office package has are as telling.
+    if b"[Content_Types].xml" in names or b"_rels/.rels" in names or any(
+        name.startswith(_OOXML_PARTS) for name in names
+    ):
         if b"word/" in joined:
             return FileType("ooxml", "application/vnd.openxmlformats-officedocument.wordprocessingml.document")
         if b"xl/" in joined:
