@@ -7,8 +7,8 @@ import subprocess
 import sys
 import zipfile
 
-import pyzipper
 import pytest
+import pyzipper
 
 LURE_CHAT = "亲，定制的设计图在压缩包里，手机打不开，用电脑解压看下，解压密码 8866，杀毒软件报毒就先关掉"
 PLAIN_CHAT = "你好，这个杯子能刻字吗？"
