@@ -13,6 +13,7 @@ import io
 import mmap
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -56,7 +57,7 @@ class Content:
         *,
         max_bytes: int,
         spool_threshold: int,
-        temp_dir: str,
+        temp_dir: str | Callable[[], str],
     ) -> Content:
         """Read ``stream`` to its end or to ``max_bytes``, hashing as it goes.
 
@@ -85,7 +86,8 @@ class Content:
             sha256.update(chunk)
             padding, pad_byte = _extend_run(chunk, padding, pad_byte)
             if spill is None and buffer.tell() + len(chunk) > spool_threshold:
-                spill = tempfile.NamedTemporaryFile(dir=temp_dir, delete=False, prefix="node-")
+                folder = temp_dir() if callable(temp_dir) else temp_dir  # created on first spill
+                spill = tempfile.NamedTemporaryFile(dir=folder, delete=False, prefix="node-")
                 spill.write(buffer.getbuffer())
                 buffer = io.BytesIO()
             (spill or buffer).write(chunk)
@@ -100,9 +102,19 @@ class Content:
         return content
 
     @classmethod
-    def from_file(cls, path: str, *, max_bytes: int, spool_threshold: int, temp_dir: str) -> Content:
+    def from_file(cls, path: str, *, max_bytes: int, spool_threshold: int, temp_dir: str | Callable[[], str]) -> Content:
         """Read a file from disk; large ones are mapped in place rather than copied."""
         size = os.path.getsize(path)
+        if size <= spool_threshold and size <= max_bytes:
+            # The common case (a photo, a document): one read into one buffer, no chunking.
+            with open(path, "rb") as stream:
+                data = stream.read(size + 1)
+                if len(data) <= size:
+                    return cls.from_bytes(data)
+                stream.seek(0)  # it grew since stat(): read it like a stream, within the limits
+                return cls.from_stream(
+                    stream, max_bytes=max_bytes, spool_threshold=spool_threshold, temp_dir=temp_dir
+                )
         if size <= spool_threshold or size > max_bytes:
             with open(path, "rb") as stream:
                 return cls.from_stream(
@@ -173,7 +185,10 @@ class Content:
 def _extend_run(chunk: bytes, run: int, run_byte: int) -> tuple[int, int]:
     """Update the trailing run of one repeated byte after appending ``chunk``."""
     last = chunk[-1]
-    stripped = len(chunk) - len(chunk.rstrip(bytes((last,))))
+    if chunk[0] == last:  # maybe one byte throughout (padding): rstrip then copies nothing
+        stripped = len(chunk) - len(chunk.rstrip(bytes((last,))))
+    else:
+        stripped = _tail_run(chunk, last)
     if stripped == len(chunk):
         return (run + stripped if last == run_byte else stripped), last
     return stripped, last
@@ -182,17 +197,26 @@ def _extend_run(chunk: bytes, run: int, run_byte: int) -> tuple[int, int]:
 def _trailing_run(data) -> int:
     if not len(data):
         return 0
-    last = data[-1]
-    length = len(data)
-    step = CHUNK
+    return _tail_run(data, data[-1])
+
+
+def _tail_run(data, last: int) -> int:
+    """Length of the run of byte ``last`` at the end of ``data`` (bytes or mmap).
+
+    Looks at 4 KiB first and doubles from there, so a file without padding costs a 4 KiB
+    copy, not a megabyte; a padded one is still read only once.
+    """
+    pattern = bytes((last,))
+    step = 4096
     run = 0
-    end = length
+    end = len(data)
     while end > 0:
         start = max(0, end - step)
         block = bytes(data[start:end])
-        stripped = len(block) - len(block.rstrip(bytes((last,))))
+        stripped = len(block) - len(block.rstrip(pattern))
         run += stripped
         if stripped < len(block):
             break
         end = start
+        step = min(step * 2, 16 * CHUNK)
     return run

@@ -86,6 +86,9 @@ MAGIC: list[tuple[int, bytes, str, str]] = [
     (0, b"SQLite format 3\x00", "sqlite", "application/vnd.sqlite3"),
 ]
 
+#: kind → MIME type of the table above, built once (not per identified file).
+_MIME_OF_KIND = {kind: mime for _, _, kind, mime in MAGIC}
+
 #: Kinds that are pictures, for the "program named like a picture" checks.
 IMAGE_KINDS = {"png", "jpeg", "gif", "bmp", "tiff", "ico", "webp", "heic", "avif", "psd"}
 #: Kinds that run code on Windows (or on the agent's other computers) when opened.
@@ -144,7 +147,7 @@ def _refine(kind: str, head: bytes) -> FileType | None:
         return FileType("macho", "application/x-mach-binary") if 0 < count < 20 else FileType("java-class", "application/java-vm")
     if kind == "lzh" and not re.match(rb"-lh[0-7d]-", head[2:7] if head[2:5] == b"-lh" else head[:5]):
         return None
-    return FileType(kind, dict((k, m) for _, _, k, m in MAGIC)[kind])
+    return FileType(kind, _MIME_OF_KIND[kind])
 
 
 def _refine_pe(head: bytes) -> FileType | None:
@@ -235,6 +238,8 @@ def _mail_header_block(head: bytes) -> bool:
     """A message whose first header is not in ``_EML_RE`` (DKIM-Signature, Thread-Topic,
     an attached message as re-written by the mail extractor): every line up to the first
     empty one is a header field or a folded continuation, and at least two are mail fields."""
+    if _HEADER_FIELD_RE.match(head) is None:  # the first line must be a field: skip the copy below
+        return False
     block = head[:16384].replace(b"\r\n", b"\n")
     end = block.find(b"\n\n")
     if end <= 0:

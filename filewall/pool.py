@@ -13,8 +13,9 @@ import multiprocessing
 import os
 import sys
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -26,14 +27,26 @@ from .model import Fact, Node
 from .registry import load_plugins
 
 POLL_SECONDS = 0.25
+#: Tasks queued ahead in each worker's pipe, so it never waits for the parent between two
+#: small files (a round trip costs more than scanning a photo). A worker still scans one
+#: file at a time; only the first of its queue is running, the others wait in the pipe.
+PREFETCH = 3
 
 
 @dataclass
 class _Worker:
     process: multiprocessing.Process
     conn: Connection
-    task: tuple[int, str] | None = None
+    #: Tasks sent and not yet answered, oldest (the one being scanned) first.
+    tasks: deque[tuple[int, str]] = field(default_factory=deque)
+    #: When the oldest task started: when it was sent, or when the previous answer came.
     started: float = 0.0
+    memory_checked: float = 0.0
+    ps: psutil.Process | None = None
+
+    @property
+    def task(self) -> tuple[int, str] | None:
+        return self.tasks[0] if self.tasks else None
 
 
 def default_workers() -> int:
@@ -59,9 +72,17 @@ class ScanPool:
         method = "fork" if sys.platform.startswith("linux") else "spawn"
         self._mp = multiprocessing.get_context(method)
         self._workers: list[_Worker] = []
+        #: Tasks taken back from a worker that was replaced, to be sent again first.
+        self._retry: deque[tuple[int, str]] = deque()
 
     def __enter__(self) -> ScanPool:
         load_plugins()  # import once before forking so children share the pages
+        if self._mp.get_start_method() == "fork":
+            # Compile rules and load blocklists once, before forking: workers share them
+            # (and a broken rule file warns once, not once per worker).
+            from .rulesets import preload
+
+            preload(self.options.rule_paths, self.options.blocklist_paths)
         self._workers = [self._spawn() for _ in range(self.size)]
         return self
 
@@ -76,22 +97,32 @@ class ScanPool:
             if worker.process.is_alive():
                 worker.process.kill()
 
+    def pids(self) -> list[int]:
+        """Process ids of the current workers (for supervision and tests)."""
+        return [worker.process.pid for worker in self._workers]
+
     def scan(self, paths: Iterable[str]) -> Iterator[dict[str, Any]]:
         """Yield one report dict per path, in the order given."""
         pending = iter(enumerate(paths))
+        self._retry.clear()
         done: dict[int, dict[str, Any]] = {}
         next_out = 0
         exhausted = False
         while True:
-            for worker in self._workers:
-                if worker.task is None and not exhausted:
-                    task = next(pending, None)
+            # Top up the queues one task per worker per round, emptiest first, so that the
+            # first tasks spread over every worker.
+            while not exhausted or self._retry:
+                hungry = sorted((w for w in self._workers if len(w.tasks) < PREFETCH), key=lambda w: len(w.tasks))
+                if not hungry:
+                    break
+                for worker in hungry:
+                    task = self._retry.popleft() if self._retry else None if exhausted else next(pending, None)
                     if task is None:
                         exhausted = True
-                    else:
-                        self._assign(worker, task)
-            busy = [worker for worker in self._workers if worker.task is not None]
-            if not busy and exhausted:
+                        break
+                    self._assign(worker, task)
+            busy = [worker for worker in self._workers if worker.tasks]
+            if not busy and exhausted and not self._retry:
                 break
             self._collect(busy, done)
             while next_out in done:
@@ -110,39 +141,51 @@ class ScanPool:
         return _Worker(process, parent_conn)
 
     def _assign(self, worker: _Worker, task: tuple[int, str]) -> None:
-        worker.task, worker.started = task, time.monotonic()
+        if not worker.tasks:
+            worker.started = time.monotonic()
+        worker.tasks.append(task)
         worker.conn.send(task)
 
     def _collect(self, busy: list[_Worker], done: dict[int, dict[str, Any]]) -> None:
-        ready = wait([worker.conn for worker in busy] + [worker.process.sentinel for worker in busy], POLL_SECONDS)
+        ready = set(wait([worker.conn for worker in busy] + [worker.process.sentinel for worker in busy], POLL_SECONDS))
+        now = time.monotonic()
         for worker in busy:
             if worker.conn in ready:
                 try:
-                    index, report = worker.conn.recv()
+                    # Drain every answer already waiting, without blocking.
+                    while worker.tasks and worker.conn.poll():
+                        index, report = worker.conn.recv()
+                        done[index] = report
+                        worker.tasks.popleft()
+                        worker.started = now
                 except (EOFError, OSError):
                     self._replace(worker, done, "scan.crashed", reason="the scanning process ended unexpectedly")
-                    continue
-                done[index] = report
-                worker.task = None
-            elif worker.process.sentinel in ready or not worker.process.is_alive():
+                continue
+            if worker.process.sentinel in ready or not worker.process.is_alive():
                 code = worker.process.exitcode
                 self._replace(worker, done, "scan.crashed", reason=f"the scanning process ended (exit code {code})")
-            elif time.monotonic() - worker.started > self.hard_timeout:
+            elif now - worker.started > self.hard_timeout:
                 self._replace(worker, done, "scan.killed", reason=f"no answer after {self.hard_timeout:.0f} s")
-            elif _rss(worker.process.pid) > self.memory_limit:
-                self._replace(
-                    worker, done, "scan.killed", reason=f"used more than {self.memory_limit // 2**20} MB of memory"
-                )
+            elif now - worker.memory_checked >= POLL_SECONDS:
+                # psutil costs ~50 µs a call: check each worker at most every POLL_SECONDS.
+                worker.memory_checked = now
+                if _rss(worker) > self.memory_limit:
+                    self._replace(
+                        worker, done, "scan.killed", reason=f"used more than {self.memory_limit // 2**20} MB of memory"
+                    )
 
     def _replace(self, worker: _Worker, done: dict[int, dict[str, Any]], rule: str, reason: str) -> None:
-        index, path = worker.task
+        index, path = worker.tasks.popleft()
         if worker.process.is_alive():
             worker.process.kill()
         worker.process.join(timeout=5)
         worker.conn.close()
         done[index] = failure_report(path, rule, reason)
+        # Only the oldest task was being scanned; the ones queued behind it go to other workers.
+        self._retry.extendleft(reversed(worker.tasks))
         fresh = self._spawn()
-        worker.process, worker.conn, worker.task = fresh.process, fresh.conn, None
+        worker.process, worker.conn, worker.tasks = fresh.process, fresh.conn, deque()
+        worker.ps, worker.memory_checked = None, 0.0
 
 
 def failure_report(path: str, rule: str, reason: str) -> dict[str, Any]:
@@ -153,9 +196,11 @@ def failure_report(path: str, rule: str, reason: str) -> dict[str, Any]:
     return policy.judge(path, root).to_dict()
 
 
-def _rss(pid: int) -> int:
+def _rss(worker: _Worker) -> int:
     try:
-        return psutil.Process(pid).memory_info().rss
+        if worker.ps is None:
+            worker.ps = psutil.Process(worker.process.pid)
+        return worker.ps.memory_info().rss
     except psutil.Error:
         return 0
 
