@@ -22,7 +22,7 @@ declare -A PURE_SDIST=(
   # so nothing needs this list today. Keep the mechanism for the next sdist-only package.
 )
 declare -A KNOWN_GAP=(
-  [zipfile-deflate64]="C extension; 0.2.0 (the latest) has win_amd64 wheels only for older CPython (cp39, cp310 checked), none for cp311 or later, so pip on Windows/Python 3.11 must compile it (MSVC). Fix: read Deflate64 (zip method 9) with 'inflate64' instead, which py7zr already pulls in and which ships cp311 win_amd64 wheels; or make zipfile-deflate64 optional."
+  # (empty: zipfile-deflate64 was replaced by filewall/extract/_deflate64.py on inflate64)
 )
 
 mapfile -t DEPS < <("$PY" - <<'EOF'

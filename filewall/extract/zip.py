@@ -3,7 +3,7 @@
 Libraries, and why:
 
 - ``zipfile`` (stdlib) reads the central directory and stored, deflate, bzip2, lzma and
-  zip64 members, and decrypts ZipCrypto; importing ``zipfile_deflate64`` adds deflate64.
+  zip64 members, and decrypts ZipCrypto; :mod:`._deflate64` adds deflate64 (``inflate64``).
 - ``pyzipper`` reads WinZip AES members (method 99) — only for those, because it is a
   fork of ``zipfile`` that the deflate64 patch does not reach.
 - Methods neither reads (implode, shrink, PPMd ...) go through 7-Zip (``7zz``/``7z``)
@@ -45,11 +45,10 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
 import pyzipper
-import zipfile_deflate64  # noqa: F401  (imported for its side effect: zipfile reads deflate64)
 
 from ..engine import ExtractError
 from ..registry import Child, extractor
-from . import _tools
+from . import _deflate64, _tools
 from ._passwords import Candidate, candidates, remember, remembered, source_params, zip_encodings
 from .compressed import SalvagingReader, damage_recorder, describe_error
 
@@ -447,7 +446,8 @@ class _DirectoryOpener(_Opener):
     def open(self, info: zipfile.ZipInfo, password: bytes | None) -> BinaryIO:
         if info.compress_type == AES_METHOD:
             return self.reader.aes_archive().open(self._aes_info(), pwd=password)
-        return self.archive.open(info, pwd=password)
+        member = self.archive.open(info, pwd=password)
+        return _deflate64.BoundedReads(member) if info.compress_type == _deflate64.DEFLATE64 else member
 
 
 class _LocalHeaderOpener(_Opener):
@@ -465,7 +465,8 @@ class _LocalHeaderOpener(_Opener):
         try:
             # ZipExtFile is what ZipFile.open returns; given the data offset it needs no
             # central directory (documented as "returned by open", stable since 2.6).
-            return zipfile.ZipExtFile(stream, "r", info, password, close_fileobj=True)
+            member = zipfile.ZipExtFile(stream, "r", info, password, close_fileobj=True)
+            return _deflate64.BoundedReads(member) if info.compress_type == _deflate64.DEFLATE64 else member
         except BaseException:
             stream.close()
             raise
