@@ -1,0 +1,142 @@
+"""Where the support desk keeps its state, and its limits.
+
+All state lives under one data folder: the database (``filewall.db`` when no database URL
+is given), the samples (``samples/``), the safe previews (``previews/``) and an optional
+``config.toml``. The folder is, in order: the ``data`` argument (``filewall serve --data``),
+``FILEWALL_DATA``, or the platform's per-user data folder (platformdirs: on Linux
+``~/.local/share/filewall``, on Windows ``%LOCALAPPDATA%\\filewall``).
+
+Every other setting is taken, in order, from the explicit argument, the environment
+(``FILEWALL_<NAME>``, e.g. ``FILEWALL_DATABASE_URL``, ``FILEWALL_MAX_UPLOAD_MB``), the
+data folder's ``config.toml`` (``database_url = "postgresql://..."``, ``max_upload_mb = 50``)
+and the default below.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..limits import Limits
+
+MiB = 1024 * 1024
+
+
+def default_data_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("filewall", appauthor=False))
+
+
+@dataclass
+class Settings:
+    data_dir: Path
+    #: SQLAlchemy URL; empty means SQLite in the data folder.
+    database_url: str = ""
+    #: Largest total upload in one submission (all files together), in MiB.
+    max_upload_mb: float = 100.0
+    #: Most files in one submission.
+    max_files: int = 20
+    #: Longest chat text accepted with a submission, in characters.
+    max_chat_chars: int = 100_000
+    #: Most passwords given with one submission.
+    max_passwords: int = 20
+    #: Scanning processes (0: one per core).
+    scan_workers: int = 0
+    #: Kill a scanning process that uses more than this (MiB of resident memory).
+    worker_memory_mb: int = 2048
+    #: How long a login lasts without logging in again, in hours.
+    session_hours: float = 12.0
+    #: Mark the session cookie Secure (set when the desk is served over HTTPS).
+    cookie_secure: bool = False
+    #: Failed logins for one user name within ``login_window_s`` before logins are refused.
+    login_max_failures: int = 10
+    login_window_s: float = 300.0
+    #: Limits of the scan engine for uploads (FILEWALL_MAX_DEPTH etc., as for the CLI).
+    limits: Limits = field(default_factory=Limits.from_env)
+    #: Mount the HTML pages (filewall.service.pages) when that module exists.
+    include_pages: bool = True
+
+    @property
+    def database(self) -> str:
+        if self.database_url:
+            return _normalize_url(self.database_url)
+        return f"sqlite:///{(self.data_dir / 'filewall.db').as_posix()}"
+
+    @property
+    def samples_dir(self) -> Path:
+        return self.data_dir / "samples"
+
+    @property
+    def previews_dir(self) -> Path:
+        return self.data_dir / "previews"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * MiB)
+
+    @property
+    def workers(self) -> int:
+        return self.scan_workers or max(1, os.cpu_count() or 1)
+
+    @classmethod
+    def load(
+        cls, data_dir: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None, **overrides: Any
+    ) -> Settings:
+        environ = dict(os.environ if environ is None else environ)
+        folder = Path(data_dir or environ.get("FILEWALL_DATA") or default_data_dir()).expanduser().resolve()
+        config = _read_config(folder / "config.toml")
+        values: dict[str, Any] = {}
+        for item in dataclasses.fields(cls):
+            if item.name in ("data_dir", "limits"):
+                continue
+            raw = environ.get(f"FILEWALL_{item.name.upper()}")
+            if raw is None or raw == "":
+                raw = config.get(item.name)
+            if raw is not None:
+                values[item.name] = _convert(raw, cls.__dataclass_fields__[item.name].default)
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        if "limits" not in values:
+            values["limits"] = Limits.from_env(environ)
+        return cls(data_dir=folder, **values)
+
+    def public(self) -> dict[str, Any]:
+        """The limits a client may know (shown by ``GET /api/v1/me``)."""
+        return {
+            "max_upload_bytes": self.max_upload_bytes,
+            "max_files": self.max_files,
+            "max_chat_chars": self.max_chat_chars,
+            "max_passwords": self.max_passwords,
+        }
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as error:
+        raise SystemExit(f"filewall: {path} is not valid TOML: {error}") from error
+
+
+def _convert(raw: Any, default: Any) -> Any:
+    if isinstance(default, bool):
+        return raw if isinstance(raw, bool) else str(raw).strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        return int(float(raw))
+    if isinstance(default, float):
+        return float(raw)
+    return str(raw)
+
+
+def _normalize_url(url: str) -> str:
+    """``postgres://`` and ``postgresql://`` mean psycopg 3 (the driver shipped)."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
