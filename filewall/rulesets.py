@@ -35,6 +35,7 @@ import os
 import re
 import sys
 import threading
+import time
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -167,6 +168,7 @@ def _cached(cache: dict, files: list[Path], build):
 def clear_caches() -> None:
     """Forget every compiled rule set and blocklist (tests, or after an update)."""
     with _lock:
+        _listings.clear()
         _rule_cache.clear()
         _blocklist_cache.clear()
         _warned.clear()
@@ -200,9 +202,35 @@ class RuleSet:
         return scanner
 
 
+#: How long a listing of the rule and blocklist folders is trusted before it is walked
+#: again (to pick up changed files). Walking them for every scanned node cost more than
+#: scanning a small photo.
+LISTING_TTL = 5.0
+_listings: dict[tuple, tuple[float, list[Path]]] = {}
+
+
+def _recent_listing(
+    kind: str, extra: Sequence[str], environ: dict[str, str] | None, list_files
+) -> list[Path]:
+    key = (
+        kind,
+        tuple(extra),
+        None if environ is None else tuple(sorted(environ.items())),
+        os.environ.get(RULES_ENV),
+        os.environ.get(BLOCKLIST_ENV),
+        os.environ.get("FILEWALL_DATA"),
+    )
+    now = time.monotonic()
+    cached = _listings.get(key)
+    if cached is None or now - cached[0] > LISTING_TTL:
+        cached = (now, list_files(extra, environ))
+        _listings[key] = cached
+    return cached[1]
+
+
 def yara_rules(extra: Sequence[str] = (), environ: dict[str, str] | None = None) -> RuleSet:
     """The compiled rules for these extra paths (cached per process)."""
-    return _cached(_rule_cache, rule_files(extra, environ), _compile)
+    return _cached(_rule_cache, _recent_listing("rules", extra, environ, rule_files), _compile)
 
 
 def _compile(files: list[Path]) -> RuleSet:
@@ -303,7 +331,9 @@ class Blocklist:
 
 def blocklist(extra: Sequence[str] = (), environ: dict[str, str] | None = None) -> Blocklist:
     """The merged blocklist for these extra paths (cached per process)."""
-    return _cached(_blocklist_cache, blocklist_files(extra, environ), _load_blocklists)
+    return _cached(
+        _blocklist_cache, _recent_listing("blocklist", extra, environ, blocklist_files), _load_blocklists
+    )
 
 
 def _load_blocklists(files: list[Path]) -> Blocklist:

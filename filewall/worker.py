@@ -42,7 +42,7 @@ from typing import Any
 
 import psutil
 
-from .engine import ScanOptions, scan_bytes, scan_path
+from .engine import ScanOptions
 from .pool import failure_report
 
 log = logging.getLogger(__name__)
@@ -306,19 +306,10 @@ def _child_main(conn: Connection) -> None:
 
 
 def _scan_one(source: str | bytes, name: str, options: ScanOptions, hook: str | None = None) -> dict[str, Any]:
-    try:
-        desk_scan = _desk_hook() if hook == "desk" else None
-        if desk_scan is not None:
-            report = desk_scan(source, name, options)
-        elif isinstance(source, bytes):
-            report = scan_bytes(source, name, options).to_dict()
-        else:
-            report = scan_path(source, options, display_name=name).to_dict()
-    except Exception as error:  # the engine never raises for bad input; a bug must not kill the child
-        log.exception("scan of %s failed", name)
-        report = failure_report(name, "scan.crashed", f"{type(error).__name__}: {error}")
-    report["path"] = name  # never the storage path
-    return report
+    # The same never-raising scan as the desk's own workers (with its previews when asked).
+    from .service._worker import scan_one
+
+    return scan_one(source, name, options, _desk_hook() if hook == "desk" else None)
 
 
 def _desk_hook():
