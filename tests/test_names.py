@@ -405,7 +405,7 @@ def test_png_named_jpg_is_harmless_information(scan):
 
 
 def test_shortcut_content_under_a_document_name(scan):
-    pylnk3 = pytest.importorskip("pylnk3")  # test-only dependency (pyproject [test])
+    import pylnk3
     lnk = pylnk3.for_file(r"C:\Windows\System32\cmd.exe", arguments="/c echo TEST-ONLY")
     buffer = io.BytesIO()
     lnk.write(buffer)

@@ -13,13 +13,12 @@ import struct
 import tarfile
 import zipfile
 
+import pylnk3
 import pytest
 from conftest import node_named, rules_of
 
 from filewall import rulesets
 from filewall.limits import Limits
-
-pylnk3 = pytest.importorskip("pylnk3")  # pinned in pyproject's [test] extra
 
 
 def yara_hits(report, node_name: str | None = None) -> dict[str, dict]:

@@ -143,7 +143,7 @@ def _stop_group(process: subprocess.Popen) -> None:
 def browser():
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
         pytest.fail(f"Chromium is missing ({CHROMIUM}): run scripts/test (it installs Debian's chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    import playwright.sync_api as sync_api
     with sync_api.sync_playwright() as playwright:
         # launch() gives every run a fresh, temporary profile (its own --user-data-dir).
         instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)

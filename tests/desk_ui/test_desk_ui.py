@@ -18,8 +18,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-pyzipper = pytest.importorskip("pyzipper")
+import pyzipper
 from PIL import Image, ImageDraw  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -392,7 +391,7 @@ def minimal_pdf(lines: list[str]) -> bytes:
 
 
 def test_several_documents_dropped_at_once_show_their_text(browser, desk, shot):
-    docx = pytest.importorskip("docx")
+    import docx
     document = docx.Document()
     document.add_paragraph("退货申请：订单 1001 的连衣裙有破洞。")
     word = io.BytesIO()

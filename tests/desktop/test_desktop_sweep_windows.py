@@ -13,14 +13,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pylnk3
 import pytest
 
 from filewall.desktop.sweep import SweepOptions, run_sweep
 from filewall.desktop.sweep.registry import REG_EXPAND_SZ, REG_MULTI_SZ, RegExportSource, parse_reg_text
 from filewall.desktop.sweep.report import to_html
 from filewall.desktop.sweep.tasks import parse_taskcache_actions
-
-pylnk3 = pytest.importorskip("pylnk3")  # pinned in pyproject's [test] extra
 
 ROOT = Path(__file__).resolve().parents[2]
 USER = "Agent"
