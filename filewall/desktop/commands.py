@@ -184,19 +184,8 @@ def quarantine_restore(
     json_output: JsonOption = False,
 ) -> None:
     """Put a quarantined file back where it was, byte for byte (never over another file)."""
-    from .quarantine import QuarantineError
-
-    quarantine = _open_quarantine(data)
-    try:
-        entry = quarantine.restore(entry_id)
-    except QuarantineError as error:
-        _finish_error(json_output, str(error))
-    if json_output:
-        typer.echo(json.dumps(entry.to_dict(), ensure_ascii=False))
-    else:
-        zh = _language() == "zh"
-        typer.echo(f"已恢复到 {entry.original_path}" if zh else f"Restored to {entry.original_path}")
-    raise typer.Exit(EXIT_OK)
+    entry = _apply(data, json_output, lambda quarantine: quarantine.restore(entry_id))
+    _report_done(json_output, entry, f"已恢复到 {entry.original_path}", f"Restored to {entry.original_path}")
 
 
 @quarantine_app.command("delete")
@@ -206,18 +195,25 @@ def quarantine_delete(
     json_output: JsonOption = False,
 ) -> None:
     """Delete a quarantined file for good."""
+    entry = _apply(data, json_output, lambda quarantine: quarantine.delete(entry_id))
+    _report_done(json_output, entry, f"已永久删除 {entry.name}", f"Deleted {entry.name} for good")
+
+
+def _apply(data, json_output: bool, action):
+    """Run one quarantine action; a refusal ends the command with its message."""
     from .quarantine import QuarantineError
 
-    quarantine = _open_quarantine(data)
     try:
-        entry = quarantine.delete(entry_id)
+        return action(_open_quarantine(data))
     except QuarantineError as error:
         _finish_error(json_output, str(error))
+
+
+def _report_done(json_output: bool, entry, message_zh: str, message_en: str) -> None:
     if json_output:
         typer.echo(json.dumps(entry.to_dict(), ensure_ascii=False))
     else:
-        zh = _language() == "zh"
-        typer.echo(f"已永久删除 {entry.name}" if zh else f"Deleted {entry.name} for good")
+        typer.echo(message_zh if _language() == "zh" else message_en)
     raise typer.Exit(EXIT_OK)
 
 
