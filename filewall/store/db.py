@@ -16,12 +16,14 @@ starting at once do not both migrate.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -79,7 +81,23 @@ class Database:
                 raise
 
     def migrate(self) -> None:
-        """Apply every migration not yet applied (safe to call at every start)."""
+        """Apply every migration not yet applied (safe to call at every start).
+
+        On SQLite, processes starting together on a brand-new file race for the switch to
+        WAL mode, which SQLite answers with an immediate "database is locked" (the busy
+        timeout does not cover it); such a start is retried for a few seconds.
+        """
+        attempts = 20 if self.is_sqlite else 1
+        for attempt in range(attempts):
+            try:
+                self._migrate_once()
+                return
+            except OperationalError as error:
+                if attempt + 1 == attempts or "locked" not in str(error):
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+
+    def _migrate_once(self) -> None:
         from alembic import command
         from alembic.config import Config
 
