@@ -375,20 +375,12 @@ def children_from_folder(
         info: dict = {"stored_name": entry.name}
         if entry.encrypted:
             info["encrypted"] = True
+        path = on_disk.pop(normalise(entry.name), None)
         if entry.link_target is not None:
             info["link_target"] = entry.link_target
-            on_disk.pop(normalise(entry.name), None)
-            yield Child(
-                name=shown(entry.name),
-                open=None,
-                declared_size=entry.size,
-                packed_size=entry.packed,
-                info=info,
-            )
-            continue
-        path = on_disk.pop(normalise(entry.name), None)
-        if entry.encrypted and encrypted_unopened:
-            # No password opened it: whatever the helper wrote is garbage or nothing.
+        if entry.link_target is not None or (entry.encrypted and encrypted_unopened):
+            # Names only: a link has no content of its own, and when no password opened a
+            # member whatever the helper wrote is garbage or nothing.
             yield Child(
                 name=shown(entry.name),
                 open=None,
