@@ -194,7 +194,9 @@ def tree_stats(tree: dict) -> tuple[int, int]:
 def versions() -> dict:
     import filewall
 
-    clam = subprocess.run(["clamscan", "--version"], capture_output=True, text=True).stdout.strip()
+    clam = ""
+    if shutil.which("clamscan"):
+        clam = subprocess.run(["clamscan", "--version"], capture_output=True, text=True).stdout.strip()
     cpu = ""
     try:
         cpu_lines = Path("/proc/cpuinfo").read_text().splitlines()

@@ -41,6 +41,8 @@ class Content:
         #: Length of the run of one repeated byte at the end (padding), in bytes.
         self.trailing_padding = 0
         self.outcome = ReadOutcome()
+        #: Values analyzers derive from the bytes and share (decoded text ...), by key.
+        self.memo: dict = {}
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -102,7 +104,9 @@ class Content:
         return content
 
     @classmethod
-    def from_file(cls, path: str, *, max_bytes: int, spool_threshold: int, temp_dir: str | Callable[[], str]) -> Content:
+    def from_file(
+        cls, path: str, *, max_bytes: int, spool_threshold: int, temp_dir: str | Callable[[], str]
+    ) -> Content:
         """Read a file from disk; large ones are mapped in place rather than copied."""
         size = os.path.getsize(path)
         if size <= spool_threshold and size <= max_bytes:
@@ -168,6 +172,7 @@ class Content:
                 pass
             self._path = None
         self._data = None
+        self.memo.clear()
 
     # -- internals ---------------------------------------------------------------------
     def _hash_all(self, data) -> None:

@@ -68,6 +68,12 @@ _IPV4_RE = re.compile(
 )
 _IPV6_RE = re.compile(r"(?<![\w:.])(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}(?![\w:])", re.I)
 _TRAILING = ".,;:!?'\")]}>"
+# Cheap tests run before the patterns above. Those start with a look-behind or ``\b``,
+# so ``re`` tries them at every position of a long CSV or letter (~100 ms per MB); these
+# start with a character ``re`` can skip ahead to.
+_TLD_HINT_RE = re.compile(r"\.([a-z]{2,24})(?![\w-])", re.I)
+_IPV4_HINT_RE = re.compile(r"\.\d{1,3}\.\d{1,3}\.\d")
+_IPV6_HINT_RE = re.compile(r":[0-9a-f]{1,4}:", re.I)  # eight groups without "::" hold this
 
 
 def find_indicators(text: str) -> list[dict[str, Any]]:
@@ -79,25 +85,35 @@ def find_indicators(text: str) -> list[dict[str, Any]]:
         if key not in found and len(found) < MAX_INDICATORS:
             found[key] = {"type": kind, "value": value, "tags": _tags(kind, value)}
 
-    for match in _URL_RE.finditer(text):
-        url = _refang(match.group(0).rstrip(_TRAILING))
-        host = _host(url)
-        if not host or host in NAMESPACE_HOSTS:
-            continue
-        add("url", url)
-        _add_host(host, add)
-    for match in _UNC_RE.finditer(text):
-        _add_host(match.group(1).lower(), add)
-    for match in _DOMAIN_RE.finditer(text):
-        name = match.group(0).lower().rstrip(".")
-        labels = name.split(".")
-        if labels[-1] in TLDS and labels[0] not in _CODE_OBJECTS and name not in NAMESPACE_HOSTS:
-            add("domain", name)
-    for match in _IPV4_RE.finditer(text):
-        add("ip", match.group(0))
-    for match in _IPV6_RE.finditer(text):
-        _add_ipv6(match.group(0), add)
+    if "://" in text:
+        for match in _URL_RE.finditer(text):
+            url = _refang(match.group(0).rstrip(_TRAILING))
+            host = _host(url)
+            if not host or host in NAMESPACE_HOSTS:
+                continue
+            add("url", url)
+            _add_host(host, add)
+    if "\\\\" in text:
+        for match in _UNC_RE.finditer(text):
+            _add_host(match.group(1).lower(), add)
+    if _mentions_tld(text):
+        for match in _DOMAIN_RE.finditer(text):
+            name = match.group(0).lower().rstrip(".")
+            labels = name.split(".")
+            if labels[-1] in TLDS and labels[0] not in _CODE_OBJECTS and name not in NAMESPACE_HOSTS:
+                add("domain", name)
+    if _IPV4_HINT_RE.search(text):
+        for match in _IPV4_RE.finditer(text):
+            add("ip", match.group(0))
+    if ":" in text and ("::" in text or _IPV6_HINT_RE.search(text)):
+        for match in _IPV6_RE.finditer(text):
+            _add_ipv6(match.group(0), add)
     return list(found.values())
+
+
+def _mentions_tld(text: str) -> bool:
+    """Whether some ``.word`` in the text is a top-level domain (a domain may be there)."""
+    return any(match.group(1).lower() in TLDS for match in _TLD_HINT_RE.finditer(text))
 
 
 def _refang(url: str) -> str:

@@ -59,23 +59,48 @@ IN_MEMORY = 32 * 1024 * 1024
 
 #: Calls that make a macro dangerous, with the plain words shown to the agent.
 DANGEROUS_CALLS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\bShell\s*\(|\bShell\s+[\"\w]|\bShellExecute[AW]?\b|\.ShellExecute\b", re.I), "Shell (runs a program)"),
-    (re.compile(r"WScript\.Shell|Shell\.Application", re.I), "WScript.Shell / Shell.Application (runs programs)"),
+    (
+        re.compile(r"\bShell\s*\(|\bShell\s+[\"\w]|\bShellExecute[AW]?\b|\.ShellExecute\b", re.I),
+        "Shell (runs a program)",
+    ),
+    (
+        re.compile(r"WScript\.Shell|Shell\.Application", re.I),
+        "WScript.Shell / Shell.Application (runs programs)",
+    ),
     (re.compile(r"\bpowershell\b", re.I), "PowerShell"),
     (re.compile(r"\bcmd(?:\.exe)?\s*/[ck]\b|\bcmd\.exe\b", re.I), "cmd.exe"),
     (re.compile(r"URLDownloadToFile", re.I), "URLDownloadToFile (downloads a file)"),
-    (re.compile(r"(?:MSXML2|Microsoft)\.(?:Server)?XMLHTTP|WinHttp\.WinHttpRequest|Net\.WebClient", re.I),
-     "downloads from the internet"),
+    (
+        re.compile(r"(?:MSXML2|Microsoft)\.(?:Server)?XMLHTTP|WinHttp\.WinHttpRequest|Net\.WebClient", re.I),
+        "downloads from the internet",
+    ),
     (re.compile(r"\.SaveToFile\b|ADODB\.Stream", re.I), "ADODB.Stream (saves downloaded data as a file)"),
     (re.compile(r"winmgmts|Win32_Process\b", re.I), "WMI (starts processes)"),
-    (re.compile(r"\b(?:VirtualAlloc(?:Ex)?|RtlMoveMemory|WriteProcessMemory|CreateRemoteThread|CreateThread|"
-                r"QueueUserAPC|EnumSystemLocales[AW]?|CallWindowProc[AW]?)\b", re.I), "code injection into memory"),
-    (re.compile(r"\bRegWrite\b|\bRegSetValue(?:Ex)?[AW]?\b|\bRegCreateKey", re.I), "writes the Windows registry"),
-    (re.compile(r"\.Environment\s*\(.{0,80}\)\s*\(|SetEnvironmentVariable", re.I), "changes environment variables"),
+    (
+        re.compile(
+            r"\b(?:VirtualAlloc(?:Ex)?|RtlMoveMemory|WriteProcessMemory|CreateRemoteThread|CreateThread|"
+            r"QueueUserAPC|EnumSystemLocales[AW]?|CallWindowProc[AW]?)\b",
+            re.I,
+        ),
+        "code injection into memory",
+    ),
+    (
+        re.compile(r"\bRegWrite\b|\bRegSetValue(?:Ex)?[AW]?\b|\bRegCreateKey", re.I),
+        "writes the Windows registry",
+    ),
+    (
+        re.compile(r"\.Environment\s*\(.{0,80}\)\s*\(|SetEnvironmentVariable", re.I),
+        "changes environment variables",
+    ),
     (re.compile(r"\bExecuteExcel4Macro\b", re.I), "ExecuteExcel4Macro"),
     (re.compile(r"\bMacScript\b|\bAppleScriptTask\b", re.I), "runs a Mac script"),
-    (re.compile(r"\b(?:mshta|rundll32|regsvr32|certutil|bitsadmin|schtasks|wmic|cscript|wscript|msiexec)(?:\.exe)?\b",
-                re.I), "Windows tools Trojans abuse"),
+    (
+        re.compile(
+            r"\b(?:mshta|rundll32|regsvr32|certutil|bitsadmin|schtasks|wmic|cscript|wscript|msiexec)(?:\.exe)?\b",
+            re.I,
+        ),
+        "Windows tools Trojans abuse",
+    ),
     (re.compile(r"\bCallByName\b", re.I), "CallByName (hides which function is called)"),
     # Excel 4.0 macro functions that run code or programs.
     (re.compile(r"\b(?:EXEC|CALL|REGISTER)\s*\(", re.I), "XLM EXEC/CALL/REGISTER (runs programs or DLLs)"),
@@ -96,8 +121,12 @@ _EXPLOIT_WORDS = re.compile(
 _LOADING_TYPES = {"attachedtemplate", "frame", "subdocument", "oleobject", "package"}
 #: URL schemes of Windows protocol handlers abused to run code (Follina, search-ms ...).
 _HANDLER_SCHEME = re.compile(r"^(?:mhtml|ms-[a-z-]+|search-ms|search|its|mk|res|javascript|vbscript):", re.I)
-_WORD_XML = (b"http://schemas.microsoft.com/office/word/2003/wordml", b"http://schemas.microsoft.com/office/2006/xmlPackage",
-             b"urn:schemas-microsoft-com:office:spreadsheet", b"<?mso-application")
+_WORD_XML = (
+    b"http://schemas.microsoft.com/office/word/2003/wordml",
+    b"http://schemas.microsoft.com/office/2006/xmlPackage",
+    b"urn:schemas-microsoft-com:office:spreadsheet",
+    b"<?mso-application",
+)
 _DOC_FIELD_RE = re.compile(rb"\x13\x00?([^\x13\x14\x15]{1,2000}?)[\x14\x15]")
 _FORMULA_RE = re.compile(rb"<(?:\w+:)?f\b[^>]*>([^<]{1,32768})</", re.I)
 _CSV_DDE_RE = re.compile(r"""^\s*"?[=+\-@][^|\n]{1,200}\|[^!\n]{1,500}![^\n]*""", re.M)
@@ -134,18 +163,52 @@ def ooxml_document(node: Node, content: Content, ctx: ScanContext) -> None:
     except (zipfile.BadZipFile, OSError, ValueError):
         return  # the extractor reports a damaged package
     names = [info.filename for info in archive.infolist()]
-    xlm, main_type, has_fields = False, "", False
+    xlm, main_type, has_fields, holds_ole = False, "", False, True
     try:
         with archive:
+            holds_ole = any(_may_be_ole(content.view(), info) for info in archive.infolist())
             xlm, main_type, has_fields = _ooxml_parts(node, archive, names, ctx)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as error:
         # A damaged part: what Office would make of it is unknown; the macros are still read.
         ctx.fact(node, "file.corrupt", reason=shorten(str(error), 120), format="Office document")
-    has_vba = _macros(node, content, ctx) or any(name.lower().endswith("vbaproject.bin") for name in names)
+    # VBA lives in an OLE part (vbaProject.bin, under any name); olevba opens every part
+    # to find one, which is most of the cost of an ordinary document: skip it when none is.
+    has_vba = (holds_ole and _macros(node, content, ctx)) or any(
+        name.lower().endswith("vbaproject.bin") for name in names
+    )
     if "macroenabled" in main_type.lower() and not has_vba and not xlm:
         ctx.fact(node, "office.macro_enabled_type", ext=posixpath.splitext(node.name)[1] or main_type)
     if has_fields:
         _msodde(node, _docx_dde, disk_path(content, ctx, ".docx"), ctx)
+
+
+_LOCAL_HEADER = b"PK\x03\x04"
+
+
+def _may_be_ole(view, info: zipfile.ZipInfo) -> bool:
+    """Whether a package part may start with the OLE signature (False only when sure).
+
+    Inflates just the first bytes of the part from the package in memory, instead of
+    opening it through ``zipfile`` as olevba does for every part.
+    """
+    if info.file_size < len(olefile.MAGIC):
+        return False
+    at = info.header_offset
+    header = bytes(view[at : at + 30])
+    if len(header) < 30 or not header.startswith(_LOCAL_HEADER) or info.flag_bits & 0x1:
+        return True  # unusual layout or encrypted: let olevba decide
+    start = at + 30 + int.from_bytes(header[26:28], "little") + int.from_bytes(header[28:30], "little")
+    packed = bytes(view[start : start + min(info.compress_size, 512)])
+    if info.compress_type == zipfile.ZIP_STORED:
+        head = packed[: len(olefile.MAGIC)]
+    elif info.compress_type == zipfile.ZIP_DEFLATED:
+        try:
+            head = zlib.decompressobj(-15).decompress(packed, len(olefile.MAGIC))
+        except zlib.error:
+            return True
+    else:
+        return True
+    return head == olefile.MAGIC
 
 
 @analyzer("xml", order=40)
@@ -190,6 +253,8 @@ def csv_dde(node: Node, content: Content, ctx: ScanContext) -> None:
     if not node.name.lower().endswith((".csv", ".tsv")):
         return
     text = content.head(ctx.limits.spool_threshold).decode("utf-8", "replace")
+    if "|" not in text or "!" not in text:
+        return  # no DDE formula without both; ``^`` makes re try every position otherwise
     for match in _CSV_DDE_RE.finditer(text):
         ctx.fact(node, "office.dde", command=shorten(match.group(0)))
         break
@@ -246,7 +311,9 @@ def _macro_code(parser: VBA_Parser, ctx: ScanContext) -> tuple[list[str], str]:
 
 def _scan_code(node: Node, code: str, ctx: ScanContext) -> None:
     results = VBA_Scanner(code).scan(include_decoded_strings=False, deobfuscate=False) if code else []
-    triggers = sorted({keyword for kind, keyword, _ in results if kind == "AutoExec" and not _USER_EVENTS.search(keyword)})
+    triggers = sorted(
+        {keyword for kind, keyword, _ in results if kind == "AutoExec" and not _USER_EVENTS.search(keyword)}
+    )
     if triggers:
         ctx.fact(node, "office.macro_autoexec", triggers=", ".join(triggers[:6]))
     _dangerous_calls(node, code, ctx)
@@ -273,8 +340,12 @@ def _is_odf_macro(name: str) -> bool:
     lowered = name.lower()
     if lowered.startswith("scripts/") and not lowered.endswith("/"):
         return True
-    return (lowered.startswith("basic/") and lowered.endswith(".xml")
-            and posixpath.basename(lowered) not in ("script-lb.xml", "script-lc.xml", "dialog-lb.xml", "dialog-lc.xml"))
+    return (
+        lowered.startswith("basic/")
+        and lowered.endswith(".xml")
+        and posixpath.basename(lowered)
+        not in ("script-lb.xml", "script-lc.xml", "dialog-lb.xml", "dialog-lc.xml")
+    )
 
 
 # -- DDE -----------------------------------------------------------------------------------
@@ -291,7 +362,9 @@ def _msodde(node: Node, process, path: str, ctx: ScanContext) -> None:
             ctx.fact(node, "office.dde", command=shorten(line))
 
 
-def _ooxml_parts(node: Node, archive: zipfile.ZipFile, names: list[str], ctx: ScanContext) -> tuple[bool, str, bool]:
+def _ooxml_parts(
+    node: Node, archive: zipfile.ZipFile, names: list[str], ctx: ScanContext
+) -> tuple[bool, str, bool]:
     """Macro sheets, relationships, ActiveX and spreadsheet DDE; (has XLM, main type, has fields)."""
     xlm = _macro_sheets(node, archive, names, ctx)
     _relationships(node, archive, names, ctx)
@@ -317,8 +390,11 @@ def _spreadsheet_dde(archive: zipfile.ZipFile, names: list[str]) -> list[str]:
                 root = ElementTree.fromstring(data)
             except ElementTree.ParseError:
                 continue
-            links += [f"{element.get('ddeService', '')} {element.get('ddeTopic', '')}"
-                      for element in root.iter() if element.tag.rsplit("}", 1)[-1] == "ddeLink"]
+            links += [
+                f"{element.get('ddeService', '')} {element.get('ddeTopic', '')}"
+                for element in root.iter()
+                if element.tag.rsplit("}", 1)[-1] == "ddeLink"
+            ]
         else:
             links += _xlsb_dde(data, name)
     return links
@@ -336,18 +412,26 @@ def _xlsb_dde(data: bytes, name: str) -> list[str]:
     links = []
     try:
         for record in xls_parser.parse_xlsb_part(_SizedStream(data), None, name):
-            if (isinstance(record, xls_parser.XlsbBeginSupBook)
-                    and record.link_type == xls_parser.XlsbBeginSupBook.LINK_TYPE_DDE):
+            if (
+                isinstance(record, xls_parser.XlsbBeginSupBook)
+                and record.link_type == xls_parser.XlsbBeginSupBook.LINK_TYPE_DDE
+            ):
                 links.append(f"{record.string1} {record.string2}")
     except Exception:
         pass  # a damaged part: what was read so far stands
     return links
 
 
+#: Word parts that hold formatting, never text with fields (styles.xml is often the largest).
+_NO_FIELDS_RE = re.compile(
+    r"word/(?:styles|stylesWithEffects|fontTable|settings|webSettings|numbering|theme/[^/]+)\.xml$", re.I
+)
+
+
 def _has_word_fields(archive: zipfile.ZipFile, names: list[str]) -> bool:
     """Only documents with field codes can hold DDE; msodde's walk is skipped for the rest."""
     for name in names:
-        if name.startswith("word/") and name.endswith(".xml"):
+        if name.startswith("word/") and name.endswith(".xml") and not _NO_FIELDS_RE.match(name):
             data = _read_part(archive, name)
             if b"instrText" in data or b"fldSimple" in data:
                 return True
@@ -365,7 +449,9 @@ def _word_dde(ole: olefile.OleFileIO) -> list[str]:
     commands = []
     for match in _DOC_FIELD_RE.finditer(data):
         raw = match.group(1)
-        text = raw.decode("utf-16-le", "replace") if raw.count(b"\x00") * 3 > len(raw) else raw.decode("latin-1")
+        text = (
+            raw.decode("utf-16-le", "replace") if raw.count(b"\x00") * 3 > len(raw) else raw.decode("latin-1")
+        )
         text = text.replace("\x00", "").strip()
         if re.match(r"dde(?:auto)?\b", text, re.I):
             commands.append(text)
@@ -386,8 +472,12 @@ def _ole_objects(node: Node, ole: olefile.OleFileIO, ctx: ScanContext) -> None:
         if ole.exists("/".join(path + ["\x03OCXNAME"])):
             controls.append(description.split(" (")[0] if description else clsid or path[-1])
     if any(entry[-1] == "Equation Native" for entry in ole.listdir()[:4000]):
-        ctx.fact(node, "office.exploit_object", object="Microsoft Equation Editor",
-                 detail="Equation Native stream (CVE-2017-11882, CVE-2018-0802)")
+        ctx.fact(
+            node,
+            "office.exploit_object",
+            object="Microsoft Equation Editor",
+            detail="Equation Native stream (CVE-2017-11882, CVE-2018-0802)",
+        )
     if controls:
         ctx.fact(node, "office.activex", controls=", ".join(sorted(set(controls))[:6]))
 
@@ -405,9 +495,14 @@ def _main_content_type(archive: zipfile.ZipFile) -> str:
         data = _read_part(archive, "[Content_Types].xml")
     except KeyError:
         return ""
-    match = re.search(rb'PartName="/(?:word/document|xl/workbook|ppt/presentation)\.(?:xml|bin)"\s+ContentType="([^"]+)"',
-                      data) or re.search(rb'ContentType="([^"]+)"\s+PartName="/(?:word/document|xl/workbook|'
-                                         rb'ppt/presentation)\.(?:xml|bin)"', data)
+    match = re.search(
+        rb'PartName="/(?:word/document|xl/workbook|ppt/presentation)\.(?:xml|bin)"\s+ContentType="([^"]+)"',
+        data,
+    ) or re.search(
+        rb'ContentType="([^"]+)"\s+PartName="/(?:word/document|xl/workbook|'
+        rb'ppt/presentation)\.(?:xml|bin)"',
+        data,
+    )
     return match.group(1).decode("latin-1") if match else ""
 
 

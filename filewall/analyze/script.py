@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
+from ..keywords import KeywordSet
 from ..registry import analyzer
 from ..text import base_name
 
@@ -92,8 +93,50 @@ class Evidence:
         return bool(self.quotes)
 
 
-#: A check reads normalised text and adds evidence: ``(text, evidence, web, depth)``.
-Check: TypeAlias = Callable[[str, Evidence, bool, int], None]
+#: Every word some pattern below needs (see :class:`Words`).
+_GATE_WORDS: set[bytes] = set()
+_gate_keywords: KeywordSet | None = None
+
+
+def _needs(*words: str) -> tuple[bytes, ...]:
+    """Words (any one) a pattern cannot match without, lower case; registered for :class:`Words`."""
+    encoded = tuple(word.encode() for word in words)
+    _GATE_WORDS.update(encoded)
+    return encoded
+
+
+class Words:
+    """Which gate words occur in a text, for cheap "could this pattern match?" tests.
+
+    Python's ``re`` tries a pattern that starts with ``\\b`` or a look-behind at every
+    position (~50-200 ns each), which made ordinary CSV and prose cost 30-200 ms per MB.
+    Every pattern below names words it cannot match without; all of them are looked for
+    at once in the lower-case ASCII of the text, and a pattern runs only when one of its
+    words is there. Dropping non-ASCII characters can only add false "maybe" answers,
+    never hide a word (the patterns' Unicode case folding also takes a Kelvin sign for
+    ``k``; no Windows tool is started by such a spelling, so ASCII words are what counts).
+    """
+
+    __slots__ = ("present",)
+
+    def __init__(self, text: str):
+        global _gate_keywords
+        if _gate_keywords is None:
+            _gate_keywords = KeywordSet(_GATE_WORDS)
+        self.present = _gate_keywords.present(text.encode("ascii", "ignore").lower())
+
+    def has(self, words: tuple[bytes, ...]) -> bool:
+        return not self.present.isdisjoint(words)
+
+
+def _gated(*items: tuple[str | tuple[str, ...], re.Pattern]) -> list[tuple[tuple[bytes, ...], re.Pattern]]:
+    """Pair each pattern with the words (any one) it needs."""
+    return [(_needs(*((needs,) if isinstance(needs, str) else needs)), pattern) for needs, pattern in items]
+
+
+Gated: TypeAlias = list[tuple[tuple[bytes, ...], re.Pattern]]
+#: A check reads normalised text and adds evidence: ``(text, words, evidence, web, depth)``.
+Check: TypeAlias = Callable[[str, Words, Evidence, bool, int], None]
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -103,9 +146,17 @@ def read_text(content, head: int = HEAD_BYTES, tail: int = TAIL_BYTES) -> str:
     """The first ``head`` and last ``tail`` bytes of ``content``, decoded as text.
 
     Both parts are decoded with the encoding found at the start, so the tail of a big
-    UTF-16 file stays readable.
+    UTF-16 file stays readable. Decoded once per node: the script and indicator
+    analyzers share the result through ``content.memo``.
     """
-    view = content.view()
+    key = ("text", head, tail)
+    cached = content.memo.get(key)
+    if cached is None:
+        cached = content.memo[key] = _read_text(content.view(), head, tail)
+    return cached
+
+
+def _read_text(view, head: int, tail: int) -> str:
     size = len(view)
     if size <= head + tail:
         return decode_bytes(bytes(view))
@@ -171,10 +222,16 @@ _EMPTY_QUOTES_RE = re.compile(r'(?<=\w)""(?=\w)')
 
 def normalize(text: str) -> str:
     """Undo cheap obfuscation so the patterns see what the interpreter runs."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = text.replace("^", "").replace("`", "")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "^" in text:
+        text = text.replace("^", "")
+    if "`" in text:
+        text = text.replace("`", "")
     text = _JOIN_RE.sub("", text)
-    return _EMPTY_QUOTES_RE.sub("", text)
+    if '""' in text:  # the pattern starts with a look-behind, which re cannot skip ahead to
+        text = _EMPTY_QUOTES_RE.sub("", text)
+    return text
 
 
 def defang(text: str) -> str:
@@ -220,39 +277,49 @@ _EXECUTE = re.compile(
     r"|\bcall\s+\S+\.(?:exe|bat|cmd)\b|&&?\s*[\"']?[^\s&|\"']+\.(?:exe|bat|cmd|vbs|js|scr)\b",
     _I,
 )
-_CRADLES = [
-    re.compile(r"\bcertutil(?:\.exe)?\b[^\n]{0,200}?-urlcache\b[^\n]{0,200}?(?:\s-f\b|https?://)", _I),
-    re.compile(r"\bcertutil(?:\.exe)?\b[^\n]{0,200}?-verifyctl\b[^\n]{0,200}?https?://", _I),
-    re.compile(r"\bbitsadmin(?:\.exe)?\b[^\n]{0,100}?/transfer\b", _I),
-    re.compile(r"\bmshta(?:\.exe)?[\s\"']+(?:https?://|\\\\)", _I),
-    re.compile(
+_CRADLES = _gated(
+    ("urlcache", re.compile(r"\bcertutil(?:\.exe)?\b[^\n]{0,200}?-urlcache\b[^\n]{0,200}?(?:\s-f\b|https?://)", _I)),
+    ("verifyctl", re.compile(r"\bcertutil(?:\.exe)?\b[^\n]{0,200}?-verifyctl\b[^\n]{0,200}?https?://", _I)),
+    ("bitsadmin", re.compile(r"\bbitsadmin(?:\.exe)?\b[^\n]{0,100}?/transfer\b", _I)),
+    ("mshta", re.compile(r"\bmshta(?:\.exe)?[\s\"']+(?:https?://|\\\\)", _I)),
+    ("msiexec", re.compile(
         r"\bmsiexec(?:\.exe)?\b[^\n]{0,150}?(?:[/-]i|[/-]package|[/-]y)\s*[\"']?(?:https?://|\\\\)", _I
-    ),
-    re.compile(r"\bregsvr32(?:\.exe)?\b[^\n]{0,200}?[/-]i:\s*[\"']?(?:https?://|\\\\)", _I),
-    re.compile(r"\bhh(?:\.exe)?\s+[\"']?https?://", _I),
-]
+    )),
+    ("regsvr32", re.compile(r"\bregsvr32(?:\.exe)?\b[^\n]{0,200}?[/-]i:\s*[\"']?(?:https?://|\\\\)", _I)),
+    ("hh", re.compile(r"\bhh(?:\.exe)?\s+[\"']?https?://", _I)),
+)  # fmt: skip
+#: Words without which ``_DOWNLOAD`` cannot match.
+_DOWNLOAD_WORDS = _needs(
+    "download", "openread", "webrequest", "iwr", "irm", "restmethod", "bitstransfer", "webclient", "curl",
+    "wget", "xmlhttp", "winhttp", "httpclient",
+)  # fmt: skip
 _SAVE_TO_FILE = re.compile(r"\.savetofile\b", _I)
+_ADODB = _needs("adodb.stream")
+_HTTP_OBJECTS = _needs("xmlhttp", "winhttprequest")
 
 _ENCODED_ARG = re.compile(r"(?<![\w-])[-/](?:e|ec|en[a-z]{0,13})\s+[\"']?([A-Za-z0-9+/]{16,}+={0,2})", _I)
 _B64_LITERAL = re.compile(r"frombase64string\s*\(\s*[\"']([A-Za-z0-9+/]{20,}+={0,2})[\"']", _I)
 _FROM_B64 = re.compile(r"frombase64string", _I)
+_ENCODED_ARG_WORDS = _needs("-e", "/e")
+_FROM_B64_WORDS = _needs("frombase64string")
 _RUNS_DECODED = re.compile(
     r"\biex\b|invoke-expression|\[scriptblock\]::create|assembly\]::load|\.invoke\(|gzipstream|deflatestream",
     _I,
 )
-_OTHER_ENCODED = [
-    re.compile(r"\.datatype\s*=\s*[\"']bin\.base64[\"']", _I),
-    re.compile(r"\beval\s*\(\s*(?:window\.)?atob\s*\(", _I),
-    re.compile(r"\bcertutil(?:\.exe)?\b[^\n]{0,100}?-decode(?:hex)?\b", _I),
+_OTHER_ENCODED = _gated(
+    ("bin.base64", re.compile(r"\.datatype\s*=\s*[\"']bin\.base64[\"']", _I)),
+    ("atob", re.compile(r"\beval\s*\(\s*(?:window\.)?atob\s*\(", _I)),
+    ("-decode", re.compile(r"\bcertutil(?:\.exe)?\b[^\n]{0,100}?-decode(?:hex)?\b", _I)),
     # Python loaders ("qd.jpg" run by a bundled python.exe): exec of decoded bytes.
-    re.compile(
+    ("exec", re.compile(
         r"\bexec\s*\(\s*(?:base64\.b\d\ddecode|zlib\.decompress|marshal\.loads|bytes\.fromhex|codecs\.decode)",
         _I,
-    ),
-]
+    )),
+)  # fmt: skip
 #: Putting machine code into memory and starting it, from PowerShell (Add-Type), Python
 #: (ctypes), VBA/VBScript (Declare) or .NET: allocate, copy, run.
 _ALLOCATE = re.compile(r"\b(?:virtualalloc(?:ex)?|virtualprotect(?:ex)?|ntallocatevirtualmemory)\b", _I)
+_ALLOCATE_WORDS = _needs("virtualalloc", "virtualprotect", "ntallocatevirtualmemory")
 _COPY = re.compile(
     r"\b(?:rtlmovememory|rtlcopymemory|writeprocessmemory|memmove|marshal\]::copy|marshal\.copy)\b", _I
 )
@@ -262,105 +329,105 @@ _START = re.compile(
     _I,
 )
 
-_LOLBINS = [
-    re.compile(r"\brundll32(?:\.exe)?[\s\"',]+[^\n]{0,200}?(?:,|javascript:)", _I),
-    re.compile(r"\bregsvr32(?:\.exe)?\b[^\n]{0,200}?(?:[/-]i:|scrobj|\.sct\b|[/-]s\b)", _I),
-    re.compile(r"\bmshta(?:\.exe)?[\s\"']+\S", _I),
-    re.compile(r"\bcertutil(?:\.exe)?\b[^\n]{0,200}?-(?:urlcache|decode|decodehex|verifyctl|encode)\b", _I),
-    re.compile(r"\bbitsadmin(?:\.exe)?\b[^\n]{0,200}?/(?:transfer|addfile|setnotifycmdline|create)\b", _I),
-    re.compile(r"\bwmic(?:\.exe)?\b[^\n]{0,200}?(?:process\s+call\s+create|/format:)", _I),
-    re.compile(r"\bschtasks(?:\.exe)?\b[^\n]{0,60}?[/-]create\b", _I),
-    re.compile(r"\bforfiles(?:\.exe)?\b[^\n]{0,200}?[/-]c\s", _I),
-    re.compile(r"\bpcalua(?:\.exe)?\s+[^\n]{0,50}?-a\s", _I),
-    re.compile(r"\binstallutil(?:\.exe)?\s+[^\n]{0,200}?\.(?:dll|exe)\b", _I),
-    re.compile(r"\bmsbuild(?:\.exe)?\s+[^\n]{0,200}?\.(?:xml|csproj|proj|targets)\b", _I),
-    re.compile(r"\bcmstp(?:\.exe)?\s+[^\n]{0,100}?(?:[/-]s\b|[/-]ni\b|\.inf\b)", _I),
-    re.compile(r"\bodbcconf(?:\.exe)?\s+[^\n]{0,100}?(?:[/-]a\b|[/-]f\b|regsvr)", _I),
-    re.compile(r"\bregasm(?:\.exe)?\s|\bregsvcs(?:\.exe)?\s", _I),
-    re.compile(r"\bmsiexec(?:\.exe)?\b[^\n]{0,150}?(?:[/-][iy]\b|[/-]q)[^\n]{0,150}?(?:https?://|\\\\)", _I),
-    re.compile(r"\bhh(?:\.exe)?\s+[^\n]{0,100}?(?:https?://|-decompile)", _I),
-    re.compile(r"\b[wc]script(?:\.exe)?\s+[^\n]{0,100}?(?://e:|//b\b|\.(?:vbs|vbe|js|jse|wsf)\b)", _I),
-    re.compile(
+_LOLBINS = _gated(
+    ("rundll32", re.compile(r"\brundll32(?:\.exe)?[\s\"',]+[^\n]{0,200}?(?:,|javascript:)", _I)),
+    ("regsvr32", re.compile(r"\bregsvr32(?:\.exe)?\b[^\n]{0,200}?(?:[/-]i:|scrobj|\.sct\b|[/-]s\b)", _I)),
+    ("mshta", re.compile(r"\bmshta(?:\.exe)?[\s\"']+\S", _I)),
+    ("certutil", re.compile(r"\bcertutil(?:\.exe)?\b[^\n]{0,200}?-(?:urlcache|decode|decodehex|verifyctl|encode)\b", _I)),
+    ("bitsadmin", re.compile(r"\bbitsadmin(?:\.exe)?\b[^\n]{0,200}?/(?:transfer|addfile|setnotifycmdline|create)\b", _I)),
+    ("wmic", re.compile(r"\bwmic(?:\.exe)?\b[^\n]{0,200}?(?:process\s+call\s+create|/format:)", _I)),
+    ("schtasks", re.compile(r"\bschtasks(?:\.exe)?\b[^\n]{0,60}?[/-]create\b", _I)),
+    ("forfiles", re.compile(r"\bforfiles(?:\.exe)?\b[^\n]{0,200}?[/-]c\s", _I)),
+    ("pcalua", re.compile(r"\bpcalua(?:\.exe)?\s+[^\n]{0,50}?-a\s", _I)),
+    ("installutil", re.compile(r"\binstallutil(?:\.exe)?\s+[^\n]{0,200}?\.(?:dll|exe)\b", _I)),
+    ("msbuild", re.compile(r"\bmsbuild(?:\.exe)?\s+[^\n]{0,200}?\.(?:xml|csproj|proj|targets)\b", _I)),
+    ("cmstp", re.compile(r"\bcmstp(?:\.exe)?\s+[^\n]{0,100}?(?:[/-]s\b|[/-]ni\b|\.inf\b)", _I)),
+    ("odbcconf", re.compile(r"\bodbcconf(?:\.exe)?\s+[^\n]{0,100}?(?:[/-]a\b|[/-]f\b|regsvr)", _I)),
+    (("regasm", "regsvcs"), re.compile(r"\bregasm(?:\.exe)?\s|\bregsvcs(?:\.exe)?\s", _I)),
+    ("msiexec", re.compile(r"\bmsiexec(?:\.exe)?\b[^\n]{0,150}?(?:[/-][iy]\b|[/-]q)[^\n]{0,150}?(?:https?://|\\\\)", _I)),
+    ("hh", re.compile(r"\bhh(?:\.exe)?\s+[^\n]{0,100}?(?:https?://|-decompile)", _I)),
+    ("script", re.compile(r"\b[wc]script(?:\.exe)?\s+[^\n]{0,100}?(?://e:|//b\b|\.(?:vbs|vbe|js|jse|wsf)\b)", _I)),
+    (("bypass", "unrestricted"), re.compile(
         r"\b(?:powershell|pwsh)(?:\.exe)?\b[^\n]{0,300}?[/-](?:ep|exec|executionpolicy)\s+(?:bypass|unrestricted)\b",
         _I,
-    ),
-    re.compile(
+    )),
+    (("mavinject", "msxsl", "presentationhost", "ieexec", "xwizard", "syncappvpublishingserver", "desktopimgdownldr", "extrac32"), re.compile(
         r"\b(?:mavinject|msxsl|presentationhost|ieexec|xwizard|syncappvpublishingserver|desktopimgdownldr|extrac32)(?:\.exe)?\s",
         _I,
-    ),
-    re.compile(r"\besentutl(?:\.exe)?\s+[^\n]{0,100}?/y\b", _I),
-    re.compile(r"\bcontrol(?:\.exe)?\s+[^\n]{0,100}?\.cpl\b", _I),
-]
+    )),
+    ("esentutl", re.compile(r"\besentutl(?:\.exe)?\s+[^\n]{0,100}?/y\b", _I)),
+    (".cpl", re.compile(r"\bcontrol(?:\.exe)?\s+[^\n]{0,100}?\.cpl\b", _I)),
+)  # fmt: skip
 
 _RUN_KEY = r"\\(?:wow6432node\\)?microsoft\\windows\\currentversion\\(?:run|runonce|runonceex|runservices|runservicesonce|policies\\explorer\\run)(?=[\\\"'\s]|$)"
-_AUTOSTART = [
-    re.compile(r"\breg(?:\.exe)?\s+add\s+[^\n]{0,200}?" + _RUN_KEY, _IM),
-    re.compile(
+_AUTOSTART = _gated(
+    ("currentversion", re.compile(r"\breg(?:\.exe)?\s+add\s+[^\n]{0,200}?" + _RUN_KEY, _IM)),
+    ("currentversion", re.compile(
         r"(?:new-itemproperty|set-itemproperty|new-item|\bsp\b|regwrite)[^\n]{0,300}?" + _RUN_KEY, _IM
-    ),
-    re.compile(r"software" + _RUN_KEY, _IM),
-    re.compile(
+    )),
+    ("currentversion", re.compile(r"software" + _RUN_KEY, _IM)),
+    ("winlogon", re.compile(
         r"\breg(?:\.exe)?\s+add\s+[^\n]{0,200}?\\winlogon\b[^\n]{0,200}?/v\s+[\"']?(?:shell|userinit|taskman)\b",
         _I,
-    ),
-    re.compile(r"\breg(?:\.exe)?\s+add\s+[^\n]{0,200}?image file execution options[^\n]{0,200}?debugger", _I),
-    re.compile(r"\\start menu\\programs\\startup\b|\bshell:(?:common )?startup\b", _I),
-    re.compile(r"getfolderpath\s*\(\s*[\"']?(?:\[environment\+specialfolder\]::)?(?:common)?startup\b", _I),
-    re.compile(r"specialfolders\s*\(\s*[\"'](?:all users )?startup[\"']", _I),
-    re.compile(r"\bschtasks(?:\.exe)?\b[^\n]{0,60}?[/-]create\b", _I),
-    re.compile(r"\bregister-scheduledtask\b|\bnew-scheduledtasktrigger\b", _I),
-    re.compile(r"\bsc(?:\.exe)?\s+create\s+\S+[^\n]{0,200}?binpath", _I),
-    re.compile(r"\bnew-service\s+[^\n]{0,200}?-binarypathname", _I),
-    re.compile(r"commandlineeventconsumer|__filtertoconsumerbinding", _I),
-]
+    )),
+    ("image file", re.compile(r"\breg(?:\.exe)?\s+add\s+[^\n]{0,200}?image file execution options[^\n]{0,200}?debugger", _I)),
+    ("startup", re.compile(r"\\start menu\\programs\\startup\b|\bshell:(?:common )?startup\b", _I)),
+    ("startup", re.compile(r"getfolderpath\s*\(\s*[\"']?(?:\[environment\+specialfolder\]::)?(?:common)?startup\b", _I)),
+    ("startup", re.compile(r"specialfolders\s*\(\s*[\"'](?:all users )?startup[\"']", _I)),
+    ("schtasks", re.compile(r"\bschtasks(?:\.exe)?\b[^\n]{0,60}?[/-]create\b", _I)),
+    ("scheduledtask", re.compile(r"\bregister-scheduledtask\b|\bnew-scheduledtasktrigger\b", _I)),
+    ("binpath", re.compile(r"\bsc(?:\.exe)?\s+create\s+\S+[^\n]{0,200}?binpath", _I)),
+    ("binarypathname", re.compile(r"\bnew-service\s+[^\n]{0,200}?-binarypathname", _I)),
+    ("consumer", re.compile(r"commandlineeventconsumer|__filtertoconsumerbinding", _I)),
+)  # fmt: skip
 
-_REMOTE = [
-    re.compile(
+_REMOTE = _gated(
+    ("://", re.compile(
         r"\b(?:https?|ftps?)://[^\s/\"'<>\\]{1,255}/[^\s\"'<>?#]{0,500}?\." + _PROGRAM_EXT + _AFTER_EXT, _I
-    ),
-    re.compile(
+    )),
+    ("\\\\", re.compile(
         r"(?<![\w\\:])\\\\[a-z0-9._-]{1,253}(?:@ssl)?(?:@\d{1,5})?\\[^\s\"'<>|*?]{1,300}?\."
         + _PROGRAM_EXT
         + _AFTER_EXT,
         _I,
-    ),
-    re.compile(r"\bfile:(?://|\\\\)(?!/|localhost[/\\])[^\s\"'<>]{1,300}?\." + _PROGRAM_EXT + _AFTER_EXT, _I),
-]
+    )),
+    ("file:", re.compile(r"\bfile:(?://|\\\\)(?!/|localhost[/\\])[^\s\"'<>]{1,300}?\." + _PROGRAM_EXT + _AFTER_EXT, _I)),
+)  # fmt: skip
 
-_HIDDEN = [
-    re.compile(r"(?<![\w-])[-/]w[a-z]{0,10}\s+[\"']?(?:h|hid|hidd|hidde|hidden)\b", _I),
-    re.compile(r"\b(?:powershell|pwsh)(?:\.exe)?\b[^\n]{0,200}?\s[-/]w[a-z]{0,10}\s+[\"']?1\b", _I),
-    re.compile(
+_HIDDEN = _gated(
+    (("-w", "/w"), re.compile(r"(?<![\w-])[-/]w[a-z]{0,10}\s+[\"']?(?:h|hid|hidd|hidde|hidden)\b", _I)),
+    (("-w", "/w"), re.compile(r"\b(?:powershell|pwsh)(?:\.exe)?\b[^\n]{0,200}?\s[-/]w[a-z]{0,10}\s+[\"']?1\b", _I)),
+    (("windowstyle", "createnowindow"), re.compile(
         r"windowstyle\s*=\s*[\"']?hidden|processwindowstyle\]::hidden|createnowindow\s*=\s*\$?true", _I
-    ),
-    re.compile(r"\.run\b\s*\(?\s*[^,\n]{1,300},\s*(?:0|vbhide)\s*(?:,|\)|$)", _IM),
-    re.compile(r"shellexecute\b[^\n]{0,300}?,\s*0\s*\)", _I),
-    re.compile(r"\bstart\s+(?:\"[^\"\n]{0,80}\"\s+)?/min\b", _I),
-    re.compile(r"windowstate\s*=\s*[\"']?minimize", _I),
-    re.compile(r"\bconhost(?:\.exe)?\s+--headless\b", _I),
-]
+    )),
+    (".run", re.compile(r"\.run\b\s*\(?\s*[^,\n]{1,300},\s*(?:0|vbhide)\s*(?:,|\)|$)", _IM)),
+    ("shellexecute", re.compile(r"shellexecute\b[^\n]{0,300}?,\s*0\s*\)", _I)),
+    ("/min", re.compile(r"\bstart\s+(?:\"[^\"\n]{0,80}\"\s+)?/min\b", _I)),
+    ("windowstate", re.compile(r"windowstate\s*=\s*[\"']?minimize", _I)),
+    ("headless", re.compile(r"\bconhost(?:\.exe)?\s+--headless\b", _I)),
+)  # fmt: skip
 
-_SECURITY = [
-    re.compile(r"\bset-mppreference\b[^\n]{0,200}?-disable\w*", _I),
-    re.compile(r"\badd-mppreference\b[^\n]{0,200}?-exclusion\w*", _I),
-    re.compile(
+_SECURITY = _gated(
+    ("mppreference", re.compile(r"\bset-mppreference\b[^\n]{0,200}?-disable\w*", _I)),
+    ("mppreference", re.compile(r"\badd-mppreference\b[^\n]{0,200}?-exclusion\w*", _I)),
+    ("disable", re.compile(
         r"\bdisable(?:realtimemonitoring|antispyware|antivirus|behaviormonitoring|ioavprotection|scriptscanning)\b",
         _I,
-    ),
-    re.compile(r"windows defender\\exclusions\\", _I),
-    re.compile(r"\bnetsh(?:\.exe)?\s+advfirewall\s+set\s+\w+\s+state\s+off\b", _I),
-    re.compile(r"\bnetsh(?:\.exe)?\s+firewall\s+set\s+opmode\s+(?:mode\s*=\s*)?disable\b", _I),
-    re.compile(r"\benablelua\b[^\n]{0,100}?(?:/d\s+0\b|dword:0+\b|-value\s+0\b|,\s*0\b|\s0\s*$)", _IM),
-    re.compile(
+    )),
+    ("exclusions", re.compile(r"windows defender\\exclusions\\", _I)),
+    ("netsh", re.compile(r"\bnetsh(?:\.exe)?\s+advfirewall\s+set\s+\w+\s+state\s+off\b", _I)),
+    ("netsh", re.compile(r"\bnetsh(?:\.exe)?\s+firewall\s+set\s+opmode\s+(?:mode\s*=\s*)?disable\b", _I)),
+    ("enablelua", re.compile(r"\benablelua\b[^\n]{0,100}?(?:/d\s+0\b|dword:0+\b|-value\s+0\b|,\s*0\b|\s0\s*$)", _IM)),
+    ("consentprompt", re.compile(
         r"\bconsentpromptbehavioradmin\b[^\n]{0,100}?(?:/d\s+0\b|dword:0+\b|-value\s+0\b|,\s*0\b|\s0\s*$)",
         _IM,
-    ),
-    re.compile(r"\b(?:sc(?:\.exe)?\s+(?:stop|config|delete)|stop-service\b[^\n]{0,40}?)\s*windefend\b", _I),
-    re.compile(r"\bamsiutils\b|\bamsiinitfailed\b|\bamsiscanbuffer\b", _I),
-    re.compile(r"\bvssadmin(?:\.exe)?\s+delete\s+shadows\b|\bwbadmin(?:\.exe)?\s+delete\s+catalog\b", _I),
-    re.compile(r"\bbcdedit(?:\.exe)?\b[^\n]{0,100}?recoveryenabled\s+no\b", _I),
-    re.compile(r"\bwevtutil(?:\.exe)?\s+cl\b", _I),
-]
+    )),
+    ("windefend", re.compile(r"\b(?:sc(?:\.exe)?\s+(?:stop|config|delete)|stop-service\b[^\n]{0,40}?)\s*windefend\b", _I)),
+    ("amsi", re.compile(r"\bamsiutils\b|\bamsiinitfailed\b|\bamsiscanbuffer\b", _I)),
+    (("vssadmin", "wbadmin"), re.compile(r"\bvssadmin(?:\.exe)?\s+delete\s+shadows\b|\bwbadmin(?:\.exe)?\s+delete\s+catalog\b", _I)),
+    ("bcdedit", re.compile(r"\bbcdedit(?:\.exe)?\b[^\n]{0,100}?recoveryenabled\s+no\b", _I)),
+    ("wevtutil", re.compile(r"\bwevtutil(?:\.exe)?\s+cl\b", _I)),
+)  # fmt: skip
 
 # Letters split by carets or backticks inside one word (p^o^w^e^r, I`E`X). A single one
 # (math "a^j", Markdown "`int`s", PowerShell "`n") is ordinary.
@@ -379,8 +446,10 @@ _PACKER = re.compile(r"eval\s*\(\s*function\s*\(\s*p\s*,\s*a\s*,\s*c\s*,\s*k\s*,
 # -- checks --------------------------------------------------------------------------------------
 
 
-def _first(patterns: list[re.Pattern], text: str, evidence: Evidence, rule: str) -> None:
-    for pattern in patterns:
+def _first(patterns: Gated, text: str, words: Words, evidence: Evidence, rule: str) -> None:
+    for needs, pattern in patterns:
+        if not words.has(needs):
+            continue
         for match in pattern.finditer(text):
             evidence.add(rule, quote(text, match.start(), match.end()))
             if len(evidence.quotes[rule]) >= MAX_QUOTES:
@@ -388,32 +457,41 @@ def _first(patterns: list[re.Pattern], text: str, evidence: Evidence, rule: str)
             break  # one quote per pattern is enough
 
 
-def _download_cradle(text: str, evidence: Evidence, web: bool, depth: int) -> None:
+def _download_cradle(text: str, words: Words, evidence: Evidence, web: bool, depth: int) -> None:
     """Download plus execution close together, or a tool that does both in one command."""
-    _first(_CRADLES, text, evidence, "script.download_cradle")
-    for count, match in enumerate(_DOWNLOAD.finditer(text)):
-        if count >= 50:
-            break
-        window = text[max(0, match.start() - 400) : match.end() + 400]
-        if _EXECUTE.search(window):
-            evidence.add("script.download_cradle", quote(text, match.start(), match.end()))
-            break
-    low = text.lower()
-    if "adodb.stream" in low and ("xmlhttp" in low or "winhttprequest" in low):
+    _first(_CRADLES, text, words, evidence, "script.download_cradle")
+    if words.has(_DOWNLOAD_WORDS):
+        for count, match in enumerate(_DOWNLOAD.finditer(text)):
+            if count >= 50:
+                break
+            window = text[max(0, match.start() - 400) : match.end() + 400]
+            if _EXECUTE.search(window):
+                evidence.add("script.download_cradle", quote(text, match.start(), match.end()))
+                break
+    if words.has(_ADODB) and words.has(_HTTP_OBJECTS):
         match = _SAVE_TO_FILE.search(text)
         if match:
             evidence.add("script.download_cradle", quote(text, match.start(), match.end()))
 
 
-def _encoded(text: str, evidence: Evidence, web: bool, depth: int) -> None:
+def _encoded(text: str, words: Words, evidence: Evidence, web: bool, depth: int) -> None:
     """Encoded commands and payloads; decodable text is decoded and read again."""
     rule = "script.encoded_command"
-    for match in _ENCODED_ARG.finditer(text):
-        decoded = _decode_base64(match.group(1), utf16=True)
-        if decoded is None:
-            continue  # "-e" + something that is not an encoded command (grep -e, echo -e ...)
-        evidence.add(rule, quote(text, match.start(), match.end()))
-        _read_decoded(decoded, evidence, depth)
+    if words.has(_ENCODED_ARG_WORDS):
+        for match in _ENCODED_ARG.finditer(text):
+            decoded = _decode_base64(match.group(1), utf16=True)
+            if decoded is None:
+                continue  # "-e" + something that is not an encoded command (grep -e, echo -e ...)
+            evidence.add(rule, quote(text, match.start(), match.end()))
+            _read_decoded(decoded, evidence, depth)
+    if words.has(_FROM_B64_WORDS):
+        _from_base64(text, evidence, depth)
+    _first(_OTHER_ENCODED, text, words, evidence, rule)
+
+
+def _from_base64(text: str, evidence: Evidence, depth: int) -> None:
+    """``FromBase64String`` literals (a hidden program, or text read again) and calls that run the result."""
+    rule = "script.encoded_command"
     for match in _B64_LITERAL.finditer(text):
         raw = _b64(match.group(1))
         if raw is None:
@@ -429,7 +507,6 @@ def _encoded(text: str, evidence: Evidence, web: bool, depth: int) -> None:
         if _RUNS_DECODED.search(text, max(0, match.start() - 300), match.end() + 300):
             evidence.add(rule, quote(text, match.start(), match.end()))
             break
-    _first(_OTHER_ENCODED, text, evidence, rule)
 
 
 def _read_decoded(decoded: str, evidence: Evidence, depth: int) -> None:
@@ -468,33 +545,59 @@ def _decode_base64(blob: str, utf16: bool | None) -> str | None:
     return text if readable >= 0.8 * len(sample) else None
 
 
-def _obfuscated(original: str, evidence: Evidence, web: bool) -> None:
+#: (pattern, what it shows, words it needs in the text as written, lower case)
+_OBFUSCATION_COUNTED = [
+    (_FRAGMENTS, 8, "words glued from tiny pieces", _needs('"', "'")),
+    (_CHAR_CAST, 8, "text built from character codes", _needs("[char]")),
+    (_ENV_SLICE, 5, "commands cut out of environment variables", _needs(":~")),
+]
+_OBFUSCATION_ANY = _gated(
+    ("chr", _CHR_CHAIN),
+    (("fromcharcode", "[char[]]"), _CHAR_CODES),
+    ("strreverse", _REVERSED),
+    ("eval", _PACKER),
+)
+#: Byte table that maps the base64 alphabet to ``A`` and everything else to ``.``.
+_BASE64_MAP = bytes(
+    0x41 if chr(code).isascii() and (chr(code).isalnum() or chr(code) in "+/") else 0x2E
+    for code in range(256)
+)
+_BASE64_RUN = b"A" * 1000
+
+
+def _obfuscated(original: str, words: Words, evidence: Evidence, web: bool) -> None:
     """Signs of deliberate scrambling, counted on the text as written (not normalised)."""
     rule = "script.obfuscated"
     for pattern, mark, what in ((_CARET_CHAIN, "^", "carets (^)"), (_BACKTICK_CHAIN, "`", "backticks (`)")):
+        if mark not in original:
+            continue
         chains = list(itertools.islice(pattern.finditer(original), 200))
         if sum(match.group().count(mark) for match in chains) >= 4:
             evidence.add(
                 rule, f"letters split by {what}: " + quote(original, chains[0].start(), chains[0].end())
             )
-    counted = [
-        (_FRAGMENTS, 8, "words glued from tiny pieces"),
-        (_CHAR_CAST, 8, "text built from character codes"),
-        (_ENV_SLICE, 5, "commands cut out of environment variables"),
-    ]
-    for pattern, threshold, what in counted:
-        first = _count(pattern, original, threshold)
+    quoted = '"' in original or "'" in original  # normalising may have removed quotes
+    for pattern, threshold, what, needs in _OBFUSCATION_COUNTED:
+        maybe = quoted if pattern is _FRAGMENTS else words.has(needs)
+        first = _count(pattern, original, threshold) if maybe else None
         if first:
             evidence.add(rule, f"{what}: " + quote(original, first.start(), first.end()))
-    for pattern in (_CHR_CHAIN, _CHAR_CODES, _REVERSED, _PACKER):
-        match = pattern.search(original)
+    for needs, pattern in _OBFUSCATION_ANY:
+        match = pattern.search(original) if words.has(needs) else None
         if match:
             evidence.add(rule, quote(original, match.start(), match.end()))
+    if _BASE64_RUN in original.encode("ascii", "replace").translate(_BASE64_MAP):
+        _long_base64(original, evidence, web)
+
+
+def _long_base64(original: str, evidence: Evidence, web: bool) -> None:
     for match in _LONG_BASE64.finditer(original):
         before = original[max(0, match.start() - 60) : match.start()].lower()
         if web and "base64," in before:
             continue  # a picture embedded in a web page (data: URI)
-        evidence.add(rule, f"a {match.end() - match.start():,}-character block of encoded data")
+        evidence.add(
+            "script.obfuscated", f"a {match.end() - match.start():,}-character block of encoded data"
+        )
         break
 
 
@@ -508,9 +611,11 @@ def _count(pattern: re.Pattern, text: str, threshold: int) -> re.Match | None:
     return None
 
 
-def _remote(text: str, evidence: Evidence, web: bool, depth: int) -> None:
+def _remote(text: str, words: Words, evidence: Evidence, web: bool, depth: int) -> None:
     """Links and share paths that end in a program."""
-    for pattern in _REMOTE:
+    for needs, pattern in _REMOTE:
+        if not words.has(needs):
+            continue
         for match in pattern.finditer(text):
             target = match.group(0)
             if target.lower().startswith(("http", "ftp")) and target.lower().endswith((".js", ".jse")):
@@ -520,41 +625,35 @@ def _remote(text: str, evidence: Evidence, web: bool, depth: int) -> None:
                 return
 
 
-def _shellcode_loader(text: str, evidence: Evidence, web: bool, depth: int) -> None:
+def _shellcode_loader(text: str, words: Words, evidence: Evidence, web: bool, depth: int) -> None:
     """Allocate + copy + start, all three present: the shape of every shellcode runner."""
+    if not words.has(_ALLOCATE_WORDS):
+        return
     allocate = _ALLOCATE.search(text)
     if allocate and _COPY.search(text) and _START.search(text):
         evidence.add("script.shellcode_loader", quote(text, allocate.start(), allocate.end()))
 
 
-def _quote_patterns(patterns: list[re.Pattern], rule: str) -> Check:
+def _quote_patterns(patterns: Gated, rule: str) -> Check:
     """A check that quotes the first match of each of ``patterns`` as ``rule``."""
 
-    def check(text: str, evidence: Evidence, web: bool, depth: int) -> None:
-        _first(patterns, text, evidence, rule)
+    def check(text: str, words: Words, evidence: Evidence, web: bool, depth: int) -> None:
+        _first(patterns, text, words, evidence, rule)
 
     return check
 
 
-#: Keywords (any one must appear, lower case) that make a check worth running, and the check.
-_CHECKS: list[tuple[tuple[str, ...], Check]] = [
-    (("download", "webrequest", "iwr", "irm", "restmethod", "bits", "webclient", "curl", "wget", "xmlhttp",
-      "winhttp", "httpclient", "certutil", "mshta", "msiexec", "regsvr32", "hh"), _download_cradle),
-    (("-e", "/e", "base64", "atob", "decode"), _encoded),
-    (("rundll32", "regsvr32", "mshta", "certutil", "bitsadmin", "wmic", "schtasks", "forfiles", "pcalua",
-      "installutil", "msbuild", "cmstp", "odbcconf", "regasm", "regsvcs", "msiexec", "hh", "script",
-      "powershell", "pwsh", "mavinject", "msxsl", "presentationhost", "ieexec", "xwizard",
-      "syncappvpublishingserver", "desktopimgdownldr", "extrac32", "esentutl", "control"),
-     _quote_patterns(_LOLBINS, "script.lolbin")),
-    (("currentversion", "winlogon", "image file", "startup", "schtasks", "scheduledtask", "sc", "new-service",
-      "eventconsumer"), _quote_patterns(_AUTOSTART, "script.autostart")),
-    (("://", "\\\\"), _remote),
-    (("-w", "/w", "windowstyle", "createnowindow", ".run", "shellexecute", "/min", "windowstate", "headless"),
-     _quote_patterns(_HIDDEN, "script.hidden_window")),
-    (("mppreference", "disable", "defender", "netsh", "enablelua", "consentprompt", "windefend", "amsi",
-      "vssadmin", "wbadmin", "bcdedit", "wevtutil"), _quote_patterns(_SECURITY, "script.disables_security")),
-    (("virtualalloc", "virtualprotect", "ntallocatevirtualmemory"), _shellcode_loader),
-]  # fmt: skip
+#: Every check; each skips the patterns whose words are not in the text.
+_CHECKS: list[Check] = [
+    _download_cradle,
+    _encoded,
+    _quote_patterns(_LOLBINS, "script.lolbin"),
+    _quote_patterns(_AUTOSTART, "script.autostart"),
+    _remote,
+    _quote_patterns(_HIDDEN, "script.hidden_window"),
+    _quote_patterns(_SECURITY, "script.disables_security"),
+    _shellcode_loader,
+]
 
 
 def analyze_text(original: str, web: bool = False, depth: int = 0) -> Evidence:
@@ -565,25 +664,43 @@ def analyze_text(original: str, web: bool = False, depth: int = 0) -> Evidence:
     """
     evidence = Evidence()
     text = normalize(original)
-    low = text.lower()
-    for keywords, check in _CHECKS:
-        if any(keyword in low for keyword in keywords):
-            check(text, evidence, web, depth)
-    _obfuscated(original, evidence, web)
+    words = Words(text)
+    for check in _CHECKS:
+        check(text, words, evidence, web, depth)
+    # Normalising only removes quotes, carets and backticks, so every gate word of the
+    # original (none holds those characters, quotes aside) is still in ``words``.
+    _obfuscated(original, words, evidence, web)
     return evidence
 
 
 # -- language (shown in the tree, not judged) -----------------------------------------------------
 
+#: language → (words one of which its marks need, lower case; the marks)
 _LANGUAGE_MARKERS = {
-    "batch": re.compile(r"^\s*@?echo\s+off\b|^\s*(?:setlocal|goto\s|set\s+\w+=|rem\s)|%~dp0", _IM),
-    "powershell": re.compile(
-        r"\$[a-z_]\w*\s*=|\b(?:new-object|invoke-\w+|get-\w+|set-\w+)\b|\[convert\]::", _I
+    "batch": (
+        ("echo", "setlocal", "goto", "set", "rem", "%~dp0"),
+        re.compile(r"^\s*@?echo\s+off\b|^\s*(?:setlocal|goto\s|set\s+\w+=|rem\s)|%~dp0", _IM),
     ),
-    "vbscript": re.compile(r"\bcreateobject\s*\(|^\s*dim\s+\w|\bend\s+sub\b|on\s+error\s+resume\s+next", _IM),
-    "jscript": re.compile(r"\bnew\s+activexobject\s*\(|\bwscript\.createobject\s*\(", _I),
-    "wsf": re.compile(r"<job\b[^>]*>|<script\s+language\s*=", _I),
-    "python": re.compile(r"^\s*(?:import\s+\w+|from\s+[\w.]+\s+import\s|def\s+\w+\s*\(.*\)\s*:)", _IM),
+    "powershell": (
+        ("$", "new-object", "invoke-", "get-", "set-", "[convert]"),
+        re.compile(r"\$[a-z_]\w*\s*=|\b(?:new-object|invoke-\w+|get-\w+|set-\w+)\b|\[convert\]::", _I),
+    ),
+    "vbscript": (
+        ("createobject", "dim", "sub", "on"),
+        re.compile(r"\bcreateobject\s*\(|^\s*dim\s+\w|\bend\s+sub\b|on\s+error\s+resume\s+next", _IM),
+    ),
+    "jscript": (
+        ("activexobject", "createobject"),
+        re.compile(r"\bnew\s+activexobject\s*\(|\bwscript\.createobject\s*\(", _I),
+    ),
+    "wsf": (("<job", "<script"), re.compile(r"<job\b[^>]*>|<script\s+language\s*=", _I)),
+    "python": (
+        ("import", "def"),
+        re.compile(r"^\s*(?:import\s+\w+|from\s+[\w.]+\s+import\s|def\s+\w+\s*\(.*\)\s*:)", _IM),
+    ),
+}
+_LANGUAGE_MARKERS_GATED = {
+    language: (_needs(*needs), pattern) for language, (needs, pattern) in _LANGUAGE_MARKERS.items()
 }
 
 
@@ -591,7 +708,10 @@ def guess_language(text: str) -> str | None:
     """The script language the text most looks like, or None for ordinary text."""
     best, best_count = None, 0
     sample = text[:65536]
-    for language, pattern in _LANGUAGE_MARKERS.items():
+    words = Words(sample)
+    for language, (needs, pattern) in _LANGUAGE_MARKERS_GATED.items():
+        if not words.has(needs):
+            continue
         count = len(pattern.findall(sample, 0, 65536)[:20])
         if count > best_count:
             best, best_count = language, count
