@@ -23,10 +23,12 @@ here, once, by :class:`Answering`:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import re
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +42,8 @@ from ..worker import ScanSlots
 
 log = logging.getLogger(__name__)
 
+#: A request body (clamd INSTREAM, ICAP) is kept in memory up to this size, then spooled.
+IN_MEMORY = 16 * 1024 * 1024
 SUSPICIOUS_CHOICES = ("found", "ok")
 ERROR_CHOICES = ("found", "error", "ok")
 
@@ -75,7 +79,11 @@ class Answering:
     def answer(self, report: dict[str, Any]) -> Answer:
         verdict = report.get("verdict", "error")
         rule = _top_rule(report)
-        common = {"verdict": verdict, "summary": report.get("summary", ""), "summary_zh": report.get("summary_zh", "")}
+        common = {
+            "verdict": verdict,
+            "summary": report.get("summary", ""),
+            "summary_zh": report.get("summary_zh", ""),
+        }
         if verdict == "malicious":
             return Answer(True, f"Filewall.Malicious.{rule}", **common)
         if verdict == "suspicious":
@@ -93,7 +101,9 @@ class Answering:
 
 
 def _top_rule(report: dict[str, Any]) -> str:
-    findings = [item for item in report.get("findings", []) if item.get("score", 0) > 0] or report.get("findings", [])
+    findings = [item for item in report.get("findings", []) if item.get("score", 0) > 0] or report.get(
+        "findings", []
+    )
     rule = findings[0]["rule"] if findings else "unknown"
     # Signature names are one token: keep letters, digits, dots, dashes and underscores.
     return re.sub(r"[^A-Za-z0-9._-]", "_", rule)
@@ -157,6 +167,105 @@ class ProtocolScanner:
         self.slots.close()
 
 
+class BodySpool:
+    """A request body read piece by piece (clamd's INSTREAM, ICAP's chunked bodies).
+
+    Kept in memory until more than ``in_memory`` bytes are held, then spooled to a temp
+    file (named ``prefix...``) in ``temp_root``, the folder the scan-owned temp folders are
+    made in (``None``: the system temp folder). ``limit`` is the most the body may hold:
+    :meth:`admit` counts each piece before it is read, so a body over the limit is refused
+    without being kept. The spool owns its temp file until :meth:`discard`, which a ``with``
+    block calls on the way out, whatever happens::
+
+        with BodySpool(limit, prefix="filewall-x-") as spool:
+            while piece := next_length():
+                if not spool.admit(piece):
+                    ...  # over the limit
+                spool.append(read(piece))
+            scan(spool.finish())
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        *,
+        prefix: str = "filewall-body-",
+        in_memory: int = IN_MEMORY,
+        temp_root: str | None = None,
+    ):
+        self.limit = limit
+        self.prefix = prefix
+        self.in_memory = in_memory
+        self.temp_root = temp_root
+        #: Bytes counted by :meth:`admit` so far (kept or not).
+        self.size = 0
+        self._held = 0
+        self._chunks: list[bytes] = []
+        self._file: Any = None
+        self._path: str | None = None
+
+    def __enter__(self) -> BodySpool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.discard()
+
+    @property
+    def over_limit(self) -> bool:
+        """True once the bytes counted are more than ``limit``."""
+        return self.size > self.limit
+
+    @property
+    def spooled(self) -> bool:
+        """True when the body went to a temp file."""
+        return self._path is not None
+
+    def admit(self, length: int) -> bool:
+        """Count ``length`` more bytes of body; False when that takes it over the limit."""
+        self.size += length
+        return not self.over_limit
+
+    def append(self, data: bytes) -> None:
+        """Keep ``data``: in memory, or in the temp file once the body has grown past ``in_memory``."""
+        self._held += len(data)
+        if self._path is None and self._held > self.in_memory:
+            self._spill()
+        if self._file is not None:
+            self._file.write(data)
+        else:
+            self._chunks.append(data)
+
+    def _spill(self) -> None:
+        self._file = tempfile.NamedTemporaryFile(prefix=self.prefix, dir=self.temp_root, delete=False)
+        self._path = self._file.name
+        self._file.writelines(self._chunks)
+        self._chunks = []
+
+    def finish(self) -> bytes | str:
+        """The body for the scanner: its bytes, or the temp file's path (closed; still owned here)."""
+        if self._path is None:
+            data = b"".join(self._chunks)
+            self._chunks = [data]
+            return data
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        return self._path
+
+    def discard(self) -> None:
+        """Drop the body and remove its temp file (safe to call again)."""
+        self._chunks = []
+        self._held = 0
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._file = None
+        if self._path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._path)
+            self._path = None
+
+
 def rules_fingerprint() -> str:
     """Changes whenever the rules or blocklists on disk change (ICAP ISTag, clamd VERSION)."""
     digest = hashlib.sha256(__version__.encode())
@@ -192,4 +301,4 @@ def parse_listen(text: str) -> tuple[str, Any]:
     return "tcp", (host.strip("[]") or "127.0.0.1", int(port))
 
 
-__all__ = ["Answer", "Answering", "ProtocolScanner", "parse_listen", "rules_fingerprint"]
+__all__ = ["Answer", "Answering", "BodySpool", "ProtocolScanner", "parse_listen", "rules_fingerprint"]

@@ -47,7 +47,6 @@ import socket
 import socketserver
 import stat
 import struct
-import tempfile
 import threading
 import time
 from collections import deque
@@ -55,14 +54,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .. import __version__
-from . import Answer, ProtocolScanner, parse_listen, rules_fingerprint
+from . import Answer, BodySpool, ProtocolScanner, parse_listen, rules_fingerprint
 
 log = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
 DEFAULT_STREAM_MAX = 100 * MiB
-#: INSTREAM data kept in memory up to this size; larger streams are spooled to a temp file.
-IN_MEMORY = 16 * MiB
 MAX_COMMAND = 16 * 1024
 COMMANDS = (
     "SCAN", "QUIT", "RELOAD", "PING", "CONTSCAN", "VERSIONCOMMANDS", "VERSION", "END", "SHUTDOWN",
@@ -255,8 +252,8 @@ class _Connection:
                 threading.Thread(target=self.server.close, daemon=True).start()
             raise _Closed()
         elif command == "INSTREAM":
-            source = self._read_stream(term, tag)
-            self._run(lambda: self._scan_reply(source, "stream", term, tag), sid)
+            spool = self._read_stream(term, tag)
+            self._run(lambda: self._scan_reply(spool, "stream", term, tag), sid)
         elif command == "FILDES":
             fd = self._take_fd()
             if fd is None:
@@ -277,13 +274,10 @@ class _Connection:
         else:
             self.pending.append(self.executor.submit(job))
 
-    def _scan_reply(self, source: str | bytes, name: str, term: str, tag: str) -> None:
-        try:
-            _, answer = self.server.scanner.scan(source, name, command="INSTREAM")
-        finally:
-            if isinstance(source, str):
-                with contextlib.suppress(OSError):
-                    os.unlink(source)
+    def _scan_reply(self, spool: BodySpool, name: str, term: str, tag: str) -> None:
+        """Scan an INSTREAM body and answer; its temp file is removed whatever happens."""
+        with spool:
+            _, answer = self.server.scanner.scan(spool.finish(), name, command="INSTREAM")
         self._reply(tag + _format(name, answer), term)
 
     def _scan_fd(self, fd: int, term: str, tag: str) -> None:
@@ -295,7 +289,9 @@ class _Connection:
                 return
             # The child opens the same file through /proc: no copy, and never the FIFO trap.
             path = f"/proc/{os.getpid()}/fd/{fd}"
-            source: str | bytes = path if os.path.exists(path) else _read_fd(fd, self.server.stream_max_length)
+            source: str | bytes = (
+                path if os.path.exists(path) else _read_fd(fd, self.server.stream_max_length)
+            )
             _, answer = self.server.scanner.scan(source, label, command="FILDES")
             self._reply(tag + _format(label, answer), term)
         finally:
@@ -388,43 +384,27 @@ class _Connection:
             return None
         return command, (argument or None), term, prefixed
 
-    def _read_stream(self, term: str, tag: str) -> str | bytes:
+    def _read_stream(self, term: str, tag: str) -> BodySpool:
+        """Read INSTREAM's chunks to the zero length; past StreamMaxLength, answer and close."""
+        spool = BodySpool(
+            self.server.stream_max_length,
+            prefix="filewall-instream-",
+            temp_root=self.server.scanner.options.temp_root,
+        )
         self.sock.settimeout(self.server.read_timeout)
-        limit = self.server.stream_max_length
-        chunks: list[bytes] = []
-        spill = None
-        total = 0
         try:
-            while True:
-                (length,) = struct.unpack("!I", self._read_exact(4))
-                if length == 0:
-                    break
-                total += length
-                if total > limit:
+            while length := struct.unpack("!I", self._read_exact(4))[0]:
+                if not spool.admit(length):
                     self._reply(f"{tag}INSTREAM size limit exceeded. ERROR", term)
                     raise _Closed()
-                data = self._read_exact(length)
-                if spill is None and total > IN_MEMORY:
-                    spill = tempfile.NamedTemporaryFile(prefix="filewall-instream-", delete=False)
-                    for chunk in chunks:
-                        spill.write(chunk)
-                    chunks = []
-                if spill is not None:
-                    spill.write(data)
-                else:
-                    chunks.append(data)
+                spool.append(self._read_exact(length))
+            spool.finish()  # closes the temp file; :meth:`_scan_reply` removes it
         except BaseException:
-            if spill is not None:
-                spill.close()
-                with contextlib.suppress(OSError):
-                    os.unlink(spill.name)
+            spool.discard()
             raise
         finally:
             self.sock.settimeout(self.server.command_timeout)
-        if spill is not None:
-            spill.close()
-            return spill.name
-        return b"".join(chunks)
+        return spool
 
     def _take_fd(self) -> int | None:
         """The descriptor sent with FILDES (it rides on one dummy byte after the command)."""

@@ -38,20 +38,18 @@ import os
 import signal
 import socket
 import socketserver
-import tempfile
 import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
 
 from .. import __version__
-from . import Answer, ProtocolScanner, rules_fingerprint
+from . import Answer, BodySpool, ProtocolScanner, rules_fingerprint
 
 log = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
 DEFAULT_MAX_OBJECT = 100 * MiB
-IN_MEMORY = 16 * MiB
 #: A body over the limit is still read (and dropped) up to this much, to answer it cleanly.
 DRAIN_MAX = 256 * MiB
 PREVIEW = 1024
@@ -148,7 +146,9 @@ class IcapServer:
         self.server = server_class((host, port), Handler)
         self.port = self.server.server_address[1]
         self.host = host
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True
+        )
 
     def start(self) -> IcapServer:
         self._thread.start()
@@ -240,7 +240,9 @@ class _Connection:
             },
         )
 
-    def _read_request(self, method: str, uri: str, service: str, headers: dict[str, str]) -> IcapRequest | None:
+    def _read_request(
+        self, method: str, uri: str, service: str, headers: dict[str, str]
+    ) -> IcapRequest | None:
         request = IcapRequest(method, uri, service, headers)
         if "preview" in headers:
             with contextlib.suppress(ValueError):
@@ -265,39 +267,40 @@ class _Connection:
         return request
 
     def _modify(self, request: IcapRequest) -> bool:
-        allow_204 = "204" in request.headers.get("allow", "")
         if request.body_kind not in ("req-body", "res-body"):
             # Nothing to scan (a GET without a body, headers only).
             self._respond(204, {"Encapsulated": "null-body=0"})
             return True
-        preview = request.preview
-        after_preview = False
-        try:
-            if preview is not None:
-                data, eof = self._read_chunks(self.server.max_object, preview=True)
-                if not eof:
-                    self._respond(100, {})
-                    more, _ = self._read_chunks(self.server.max_object - _size(data))
-                    data = _join(data, more)
-                    after_preview = True
-            else:
-                data, _ = self._read_chunks(self.server.max_object)
-        except _TooLarge:
-            self._send_block(request, None, too_large=True)
-            return True  # the body was read to its end: the connection is still in step
-        try:
-            answers = self._scan(request, data)
-        finally:
-            _cleanup(data)
+        with self._spool() as spool:
+            try:
+                after_preview = self._read_body(request, spool)
+            except _TooLarge:
+                self._send_block(request, None, too_large=True)
+                return True  # the body was read to its end: the connection is still in step
+            self._answer(request, spool.finish(), after_preview)
+        return True
+
+    def _read_body(self, request: IcapRequest, spool: BodySpool) -> bool:
+        """Read the body, with its preview exchange; True when the rest came after a preview."""
+        if request.preview is None:
+            self._read_chunks(spool)
+            return False
+        if self._read_chunks(spool, preview=True):
+            return False
+        self._respond(100, {})
+        self._read_chunks(spool)
+        return True
+
+    def _answer(self, request: IcapRequest, data: bytes | str, after_preview: bool) -> None:
+        answers = self._scan(request, data)
         blocked = [(name, answer) for name, answer in answers if answer.infected or answer.error]
         if blocked:
             self._send_block(request, blocked[0])
-        elif allow_204 or not after_preview:
+        elif "204" in request.headers.get("allow", "") or not after_preview:
             # After a preview that held the whole body (or with Allow: 204) 204 is allowed.
             self._respond(204, {"Encapsulated": "null-body=0"})
         else:
             self._echo(request, data)
-        return True
 
     # -- scanning ----------------------------------------------------------------------
     def _scan(self, request: IcapRequest, data: bytes | str) -> list[tuple[str, Answer]]:
@@ -315,9 +318,13 @@ class _Connection:
         return [(name, self.server.scanner.scan(data, name, method=request.method, url=url)[1])]
 
     # -- answers -----------------------------------------------------------------------
-    def _send_block(self, request: IcapRequest, blocked: tuple[str, Answer] | None, too_large: bool = False) -> None:
+    def _send_block(
+        self, request: IcapRequest, blocked: tuple[str, Answer] | None, too_large: bool = False
+    ) -> None:
         if too_large:
-            name = _file_name(request.res_hdr if request.method == "RESPMOD" else None, _request_url(request.req_hdr))
+            name = _file_name(
+                request.res_hdr if request.method == "RESPMOD" else None, _request_url(request.req_hdr)
+            )
             page = block_page(name, None, too_large=self.server.max_object)
         else:
             name, answer = blocked
@@ -370,62 +377,51 @@ class _Connection:
         if offset:
             self._read_exact(offset)  # the header blocks
         if name in ("req-body", "res-body", "opt-body"):
-            with contextlib.suppress(_TooLarge):
-                self._read_chunks(self.server.max_object)
+            with self._spool() as spool, contextlib.suppress(_TooLarge):
+                self._read_chunks(spool)
 
-    def _read_chunks(self, limit: int, preview: bool = False) -> tuple[bytes | str, bool]:
-        """Read a chunked body to its last chunk; returns (bytes or spooled path, ieof)."""
-        chunks: list[bytes] = []
-        spill = None
-        total = 0
-        too_large = False
-        try:
-            while True:
-                line = self._read_until(b"\r\n").decode("latin-1")
-                size_text, _, extension = line.partition(";")
-                try:
-                    size = int(size_text.strip(), 16)
-                except ValueError as error:
-                    raise _Closed() from error
-                if size == 0:
-                    self._read_until(b"\r\n")  # the empty line (trailers are not used by ICAP)
-                    eof = "ieof" in extension
-                    break
-                total += size
-                if total > limit:
-                    # Read the rest and drop it (up to a bound), so that the answer is read by
-                    # a client that is still sending rather than lost in a reset connection.
-                    if total > max(8 * limit, DRAIN_MAX):
-                        raise _Closed()
-                    too_large = True
-                    chunks = []
-                    self._skip(size + 2)
-                    continue
-                data = self._read_exact(size)
+    def _spool(self) -> BodySpool:
+        """Where a body goes: memory, then a temp file, never more than ``--max-object-mb``."""
+        return BodySpool(
+            self.server.max_object, prefix="filewall-icap-", temp_root=self.server.scanner.options.temp_root
+        )
+
+    def _read_chunks(self, spool: BodySpool, preview: bool = False) -> bool:
+        """Read a chunked body to its last chunk into ``spool``; returns ieof (True unless a
+        preview ended without it). Over the limit: the body is dropped, then :class:`_TooLarge`."""
+        start = spool.size
+        while True:
+            size, extension = self._chunk_head()
+            if size == 0:
+                self._read_until(b"\r\n")  # the empty line (trailers are not used by ICAP)
+                break
+            if spool.admit(size):
+                spool.append(self._read_exact(size))
                 self._read_exact(2)
-                if spill is None and total > IN_MEMORY:
-                    spill = tempfile.NamedTemporaryFile(prefix="filewall-icap-", delete=False)
-                    for chunk in chunks:
-                        spill.write(chunk)
-                    chunks = []
-                if spill is not None:
-                    spill.write(data)
-                else:
-                    chunks.append(data)
-        except BaseException:
-            if spill is not None:
-                spill.close()
-                _cleanup(spill.name)
-            raise
-        if too_large:
-            if spill is not None:
-                spill.close()
-                _cleanup(spill.name)
+            else:
+                self._drop_chunk(spool, start, size)
+        if spool.over_limit:
+            spool.discard()
             raise _TooLarge()
-        if spill is not None:
-            spill.close()
-            return spill.name, eof or not preview
-        return b"".join(chunks), eof or not preview
+        return "ieof" in extension or not preview
+
+    def _chunk_head(self) -> tuple[int, str]:
+        """A chunk's size line: (size, extension)."""
+        line = self._read_until(b"\r\n").decode("latin-1")
+        size_text, _, extension = line.partition(";")
+        try:
+            return int(size_text.strip(), 16), extension
+        except ValueError as error:
+            raise _Closed() from error
+
+    def _drop_chunk(self, spool: BodySpool, start: int, size: int) -> None:
+        """A chunk past the limit. Read the rest and drop it (up to a bound, counted from
+        ``start``), so that the answer is read by a client that is still sending rather than
+        lost in a reset connection."""
+        if spool.size - start > max(8 * (spool.limit - start), DRAIN_MAX):
+            raise _Closed()
+        spool.discard()
+        self._skip(size + 2)
 
     def _skip(self, count: int) -> None:
         while count > 0:
@@ -481,32 +477,6 @@ def _chunk(body: bytes) -> bytes:
     return (f"{len(body):x}\r\n".encode() + body + b"\r\n" if body else b"") + b"0\r\n\r\n"
 
 
-def _size(data: bytes | str) -> int:
-    return len(data) if isinstance(data, bytes) else os.path.getsize(data)
-
-
-def _join(first: bytes | str, second: bytes | str) -> bytes | str:
-    if isinstance(first, bytes) and isinstance(second, bytes) and len(first) + len(second) <= IN_MEMORY:
-        return first + second
-    handle = tempfile.NamedTemporaryFile(prefix="filewall-icap-", delete=False)
-    with handle:
-        for part in (first, second):
-            if isinstance(part, bytes):
-                handle.write(part)
-            else:
-                with open(part, "rb") as source:
-                    while block := source.read(MiB):
-                        handle.write(block)
-                _cleanup(part)
-    return handle.name
-
-
-def _cleanup(data: bytes | str) -> None:
-    if isinstance(data, str):
-        with contextlib.suppress(OSError):
-            os.unlink(data)
-
-
 def _request_url(req_hdr: HttpPart | None) -> str:
     if req_hdr is None:
         return ""
@@ -533,7 +503,9 @@ def _file_name(res_hdr: HttpPart | None, url: str) -> str:
 
 
 def _disposition_filename(value: str) -> str:
-    message = email.parser.HeaderParser(policy=email.policy.default).parsestr(f"Content-Disposition: {value}\n\n")
+    message = email.parser.HeaderParser(policy=email.policy.default).parsestr(
+        f"Content-Disposition: {value}\n\n"
+    )
     header = message["Content-Disposition"]
     with contextlib.suppress(Exception):
         name = header.params.get("filename")
@@ -568,7 +540,9 @@ def block_page(name: str, answer: Answer | None, too_large: int | None = None) -
         detail = ""
     else:
         assert answer is not None
-        zh_verdict = {"malicious": "危险", "suspicious": "可疑", "error": "无法检查"}.get(answer.verdict, answer.verdict)
+        zh_verdict = {"malicious": "危险", "suspicious": "可疑", "error": "无法检查"}.get(
+            answer.verdict, answer.verdict
+        )
         zh = f"文件 {shown} 已被拦截（{zh_verdict}）：{html.escape(answer.summary_zh or '')}"
         en = f"The file {shown} was blocked ({html.escape(answer.verdict)}): {html.escape(answer.summary or '')}"
         detail = f"<p class=detail>{html.escape(answer.name)}</p>"

@@ -349,3 +349,98 @@ def test_scale_icap_rfc3507_preview_ieof_and_continue(icap_server):
     big = os.urandom(3 * 1024 * 1024)
     answer = _icap_raw(port, head(0) + b"0\r\n\r\n", expect_continue=True, rest=_chunked(big))
     assert answer.startswith(b"ICAP/1.0 200 OK") and "超过".encode() in answer
+
+
+# -- the shared body spool (clamd INSTREAM, ICAP bodies) ------------------------------------------
+def test_scale_body_spool_memory_spill_and_cleanup(tmp_path):
+    from filewall.protocols import BodySpool
+
+    with BodySpool(100, in_memory=10, temp_root=str(tmp_path)) as spool:
+        assert spool.admit(8) and not spool.over_limit
+        spool.append(b"a" * 8)
+        assert spool.finish() == b"a" * 8 and not spool.spooled
+    with BodySpool(100, in_memory=10, prefix="filewall-t-", temp_root=str(tmp_path)) as spool:
+        for piece in (b"a" * 8, b"b" * 8, b"c" * 8):
+            assert spool.admit(len(piece))
+            spool.append(piece)
+        path = spool.finish()
+        assert spool.spooled and isinstance(path, str) and Path(path).parent == tmp_path
+        assert Path(path).name.startswith("filewall-t-") and Path(path).read_bytes() == b"a" * 8 + b"b" * 8 + b"c" * 8
+        assert spool.admit(100) is False and spool.over_limit and spool.size == 124
+    assert list(tmp_path.iterdir()) == []  # removed on leaving the block
+    with pytest.raises(RuntimeError), BodySpool(100, in_memory=1, temp_root=str(tmp_path)) as spool:
+        spool.admit(2)
+        spool.append(b"xy")
+        raise RuntimeError("the client went away")
+    assert list(tmp_path.iterdir()) == []  # and on an error
+
+
+class _StubScanner:
+    """Records what the servers hand to the scanner (a path must still exist while scanned)."""
+
+    def __init__(self, temp_root: str):
+        from types import SimpleNamespace
+
+        self.options = SimpleNamespace(temp_root=temp_root)
+        self.slots = SimpleNamespace(size=1, busy=0)
+        self.seen: list[tuple[str, bytes]] = []
+
+    def scan(self, source, name, **fields):
+        from filewall.protocols import Answer
+
+        data = source if isinstance(source, bytes) else Path(source).read_bytes()
+        self.seen.append(("path" if isinstance(source, str) else "bytes", data))
+        return {}, Answer(False)
+
+    def close(self) -> None:
+        pass
+
+
+BIG = 17 * 1024 * 1024  # past the 16 MiB kept in memory: spooled to a temp file
+
+
+def test_scale_clamd_instream_spool(tmp_path):
+    from filewall.protocols.clamd import ClamdServer
+
+    scanner = _StubScanner(str(tmp_path))
+    port = free_port()
+    server = ClamdServer(scanner, [f"tcp:127.0.0.1:{port}"], stream_max_length=20 * 1024 * 1024).start()
+    try:
+        body = os.urandom(BIG)
+        assert _exchange(("127.0.0.1", port), _instream(body, chunk=1 << 20)) == b"stream: OK\0"
+        assert scanner.seen == [("path", body)]
+        assert list(tmp_path.iterdir()) == []
+        # Over StreamMaxLength after spooling: refused, and the temp file is gone too.
+        too_big = _instream(os.urandom(BIG), chunk=1 << 20)[:-4] + _instream(os.urandom(4 << 20), b"", 1 << 20)
+        assert _exchange(("127.0.0.1", port), too_big) == b"INSTREAM size limit exceeded. ERROR\0"
+        assert list(tmp_path.iterdir()) == [] and len(scanner.seen) == 1
+    finally:
+        server.close()
+
+
+def test_scale_icap_spooled_body_after_preview(tmp_path):
+    from filewall.protocols.icap import IcapServer
+
+    scanner = _StubScanner(str(tmp_path))
+    server = IcapServer(scanner, port=0, max_object=20 * 1024 * 1024).start()
+    try:
+        port = server.port
+        res_hdr = b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n"
+        head = (
+            f"RESPMOD icap://127.0.0.1:{port}/respmod ICAP/1.0\r\nHost: 127.0.0.1\r\nPreview: 4\r\n"
+            f"Encapsulated: res-hdr=0, res-body={len(res_hdr)}\r\nConnection: close\r\n\r\n"
+        ).encode() + res_hdr
+        body = os.urandom(BIG)
+        # No Allow: 204 and a body after the preview: the clean message is echoed from the spool.
+        answer = _icap_raw(port, head + _chunked(body[:4]), expect_continue=True, rest=_chunked(body[4:]))
+        assert answer.startswith(b"ICAP/1.0 200 OK"), answer[:300]
+        assert answer.endswith(res_hdr + _chunked(body))
+        assert scanner.seen == [("path", body)]
+        assert list(tmp_path.iterdir()) == []
+        # Past --max-object-mb after spooling: blocked as too large, the temp file removed.
+        answer = _icap_raw(port, head + _chunked(body[:4]), expect_continue=True,
+                           rest=f"{BIG:x}\r\n".encode() + body + b"\r\n" + _chunked(os.urandom(4 << 20)))
+        assert answer.startswith(b"ICAP/1.0 200 OK") and "超过".encode() in answer
+        assert list(tmp_path.iterdir()) == [] and len(scanner.seen) == 1
+    finally:
+        server.close()
