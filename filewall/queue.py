@@ -58,6 +58,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from .datadir import DataLayout
 from .storage import BlobStore, Stored
 
 TASK_NAME = "filewall.scan"
@@ -122,19 +123,27 @@ class QueueConfig:
         return f"filewall:{self.queue}:"
 
     @property
+    def layout(self) -> DataLayout:
+        return DataLayout(self.data_dir)
+
+    @property
     def samples_dir(self) -> Path:
-        return self.data_dir / "samples"
+        return self.layout.samples_dir
 
     @property
     def previews_dir(self) -> Path:
-        return self.data_dir / "previews"
+        return self.layout.previews_dir
 
     @classmethod
-    def load(cls, data_dir: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None,
-             **overrides: Any) -> QueueConfig:
+    def load(
+        cls,
+        data_dir: str | os.PathLike[str] | None = None,
+        environ: dict[str, str] | None = None,
+        **overrides: Any,
+    ) -> QueueConfig:
         environ = dict(os.environ if environ is None else environ)
-        folder = Path(data_dir or environ.get("FILEWALL_DATA") or _default_data_dir()).expanduser().resolve()
-        config = _read_config(folder / "config.toml")
+        layout = DataLayout.resolve(data_dir, environ)
+        config = _read_config(layout.config_file)
         values: dict[str, Any] = {}
         for item in dataclasses.fields(cls):
             if item.name in ("data_dir", "environ"):
@@ -145,7 +154,7 @@ class QueueConfig:
             if raw is not None and raw != "":
                 values[item.name] = _convert(raw, item.default)
         values.update({key: value for key, value in overrides.items() if value is not None})
-        return cls(data_dir=folder, environ=environ, **values)
+        return cls(data_dir=layout.root, environ=environ, **values)
 
     def database(self) -> str:
         """The SQLAlchemy URL, resolved as the desk does (SQLite in the data folder by default)."""
@@ -153,12 +162,6 @@ class QueueConfig:
 
         settings = Settings.load(self.data_dir, environ=self.environ, database_url=self.database_url or None)
         return settings.database
-
-
-def _default_data_dir() -> Path:
-    from .service.settings import default_data_dir
-
-    return default_data_dir()
 
 
 def _read_config(path: Path) -> dict[str, Any]:
@@ -215,14 +218,18 @@ class S3Storage:
         try:
             import boto3
         except ImportError as error:  # pragma: no cover - optional extra
-            raise SystemExit("filewall: s3:// storage needs the s3 extra: pip install 'filewall[s3]'") from error
+            raise SystemExit(
+                "filewall: s3:// storage needs the s3 extra: pip install 'filewall[s3]'"
+            ) from error
         parts = urllib.parse.urlsplit(url)
         query = dict(urllib.parse.parse_qsl(parts.query))
         self.bucket = parts.netloc
         self.prefix = parts.path.strip("/")
         self.url = url.split("?", 1)[0]
         self.client = boto3.client(
-            "s3", endpoint_url=query.get("endpoint_url") or query.get("endpoint"), region_name=query.get("region")
+            "s3",
+            endpoint_url=query.get("endpoint_url") or query.get("endpoint"),
+            region_name=query.get("region"),
         )
 
     def describe(self) -> str:
@@ -336,7 +343,9 @@ def dedup_key(job: dict[str, Any]) -> str:
     """What makes two scans the same: the bytes, and what else changes the verdict (the
     name the customer gave, the passwords tried, the chat weighed with the file)."""
     variant = json.dumps(
-        [job["file_name"], sorted(job.get("passwords") or []), job.get("chat")], ensure_ascii=False, sort_keys=True
+        [job["file_name"], sorted(job.get("passwords") or []), job.get("chat")],
+        ensure_ascii=False,
+        sort_keys=True,
     )
     return f"{job['sha256']}:{hashlib.sha256(variant.encode()).hexdigest()[:24]}"
 
@@ -424,13 +433,21 @@ class Ledger:
 
     def resent(self, job: dict[str, Any]) -> None:
         pipe = self.redis.pipeline()
-        pipe.hset(self.key, job["report_id"], json.dumps({"job": job, "sent": time.time()}, ensure_ascii=False))
+        pipe.hset(
+            self.key, job["report_id"], json.dumps({"job": job, "sent": time.time()}, ensure_ascii=False)
+        )
         pipe.hdel(self.claims, job["report_id"])
         pipe.execute()
 
 
-def submit_bytes(data: bytes, file_name: str, shop_id: str, config: QueueConfig | None = None,
-                 storage: FolderStorage | S3Storage | None = None, **job_fields: Any) -> str:
+def submit_bytes(
+    data: bytes,
+    file_name: str,
+    shop_id: str,
+    config: QueueConfig | None = None,
+    storage: FolderStorage | S3Storage | None = None,
+    **job_fields: Any,
+) -> str:
     """Store ``data`` in shared storage and enqueue its scan; returns the report id."""
     config = config or QueueConfig.load()
     storage = storage or open_storage(config)
@@ -456,7 +473,9 @@ def queue_depth(config: QueueConfig) -> dict[str, int]:
     return depths
 
 
-def wait_for_reports(db, shop_id: str, report_ids: list[str], timeout: float, poll: float = 0.05) -> dict[str, Any]:
+def wait_for_reports(
+    db, shop_id: str, report_ids: list[str], timeout: float, poll: float = 0.05
+) -> dict[str, Any]:
     """Poll the database until every report exists or ``timeout`` passes; rows found."""
     from sqlalchemy import select
 
@@ -468,7 +487,9 @@ def wait_for_reports(db, shop_id: str, report_ids: list[str], timeout: float, po
         missing = [report_id for report_id in report_ids if report_id not in found]
         if missing:
             with db.read() as session:
-                rows = session.scalars(select(Report).where(Report.shop_id == shop_id, Report.id.in_(missing)))
+                rows = session.scalars(
+                    select(Report).where(Report.shop_id == shop_id, Report.id.in_(missing))
+                )
                 for row in rows:
                     found[row.id] = row
         if len(found) == len(report_ids) or time.monotonic() >= deadline:
@@ -559,7 +580,9 @@ async def submit_uploads(app, principal, uploads, options, chat_result, sender):
             f"{waiting} of {len(jobs)} files are still waiting to be scanned; "
             "their reports will appear at the links given."
         )
-        body["message_zh"] = f"{len(jobs)} 个文件中还有 {waiting} 个在排队扫描；完成后可在给出的链接查看报告。"
+        body["message_zh"] = (
+            f"{len(jobs)} 个文件中还有 {waiting} 个在排队扫描；完成后可在给出的链接查看报告。"
+        )
         return JSONResponse(body, status_code=202)
     return body
 

@@ -30,8 +30,7 @@ def _open(data: Path | None):
     from ..store import Database
 
     settings = Settings.load(data)
-    database = Path(settings.data_dir, "filewall.db")
-    if not settings.database_url and not database.exists():
+    if not settings.database_url and not settings.layout.database_file.exists():
         typer.echo(
             f"filewall: no desk database in {settings.data_dir} (run `filewall serve` first, or give --data)",
             err=True,

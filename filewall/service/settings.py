@@ -4,7 +4,8 @@ All state lives under one data folder: the database (``filewall.db`` when no dat
 is given), the samples (``samples/``), the safe previews (``previews/``) and an optional
 ``config.toml``. The folder is, in order: the ``data`` argument (``filewall serve --data``),
 ``FILEWALL_DATA``, or the platform's per-user data folder (platformdirs: on Linux
-``~/.local/share/filewall``, on Windows ``%LOCALAPPDATA%\\filewall``).
+``~/.local/share/filewall``, on Windows ``%LOCALAPPDATA%\\filewall``). The layout is
+:class:`filewall.datadir.DataLayout`, shared with the workers' configuration.
 
 Every other setting is taken, in order, from the explicit argument, the environment
 (``FILEWALL_<NAME>``, e.g. ``FILEWALL_DATABASE_URL``, ``FILEWALL_MAX_UPLOAD_MB``), the
@@ -21,15 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..datadir import DataLayout
+from ..datadir import default_data_dir as default_data_dir  # re-exported: its former home
 from ..limits import Limits
 
 MiB = 1024 * 1024
-
-
-def default_data_dir() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("filewall", appauthor=False))
 
 
 @dataclass
@@ -62,18 +59,22 @@ class Settings:
     include_pages: bool = True
 
     @property
+    def layout(self) -> DataLayout:
+        return DataLayout(self.data_dir)
+
+    @property
     def database(self) -> str:
         if self.database_url:
             return _normalize_url(self.database_url)
-        return f"sqlite:///{(self.data_dir / 'filewall.db').as_posix()}"
+        return self.layout.sqlite_url
 
     @property
     def samples_dir(self) -> Path:
-        return self.data_dir / "samples"
+        return self.layout.samples_dir
 
     @property
     def previews_dir(self) -> Path:
-        return self.data_dir / "previews"
+        return self.layout.previews_dir
 
     @property
     def max_upload_bytes(self) -> int:
@@ -85,11 +86,14 @@ class Settings:
 
     @classmethod
     def load(
-        cls, data_dir: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None, **overrides: Any
+        cls,
+        data_dir: str | os.PathLike[str] | None = None,
+        environ: dict[str, str] | None = None,
+        **overrides: Any,
     ) -> Settings:
         environ = dict(os.environ if environ is None else environ)
-        folder = Path(data_dir or environ.get("FILEWALL_DATA") or default_data_dir()).expanduser().resolve()
-        config = _read_config(folder / "config.toml")
+        layout = DataLayout.resolve(data_dir, environ)
+        config = _read_config(layout.config_file)
         values: dict[str, Any] = {}
         for item in dataclasses.fields(cls):
             if item.name in ("data_dir", "limits"):
@@ -102,7 +106,7 @@ class Settings:
         values.update({key: value for key, value in overrides.items() if value is not None})
         if "limits" not in values:
             values["limits"] = Limits.from_env(environ)
-        return cls(data_dir=folder, **values)
+        return cls(data_dir=layout.root, **values)
 
     def public(self) -> dict[str, Any]:
         """The limits a client may know (shown by ``GET /api/v1/me``)."""
