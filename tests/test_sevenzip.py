@@ -6,9 +6,12 @@ decode) around pip's real ``t64.exe`` launcher; ClamAV's ``clam.7z`` is read as 
 
 from __future__ import annotations
 
+import glob
 import hashlib
+import os
 import shutil
 import subprocess
+import threading
 import time
 
 import py7zr
@@ -142,3 +145,189 @@ def test_truncated_clam_7z_is_an_error(scan, clam_testfiles):
     data = (clam_testfiles / "clam.7z").read_bytes()
     report = scan(data[: len(data) // 2], "clam.7z")
     assert report.verdict.value == "error"
+
+
+# --- passwords never in a helper's argv ----------------------------------------------------
+# Every user can read a process's arguments (ps, /proc/PID/cmdline): 7-Zip gets the password
+# on stdin. Checked on real argv two ways: a wrapper named 7zz, first on PATH, records the
+# arguments it was started with before exec'ing the real 7-Zip, and a thread reads every
+# process's /proc/PID/cmdline while the scan runs.
+
+ARGV_PASSWORD = "argv-secret-5517"  # ASCII so 7-Zip's ZIP encryption takes it too
+REAL_7ZZ = shutil.which("7zz") or "7zz"  # fixtures are made by the real one, outside the record
+needs_7zz = pytest.mark.skipif(shutil.which("7zz") is None, reason="7-Zip (Debian 7zip) is not installed")
+
+
+@pytest.fixture
+def recorded_7zz(tmp_path, monkeypatch):
+    """Put a recording 7zz first on PATH; yields a function returning each run's argv."""
+    from filewall.extract import _tools
+
+    real = shutil.which("7zz")
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    log = tmp_path / "argv.log"
+    wrapper = folder / "7zz"
+    wrapper.write_text(
+        f"#!/bin/sh\nprintf '%s\\0' \"$@\" >> '{log}'\necho >> '{log}'\nexec '{real}' \"$@\"\n"
+    )
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}:{os.environ.get('PATH', '')}")
+    _tools._which.cache_clear()
+    assert _tools.sevenzip() == str(wrapper)
+
+    def runs() -> list[list[str]]:
+        if not log.exists():
+            return []
+        return [line.split("\0")[:-1] for line in log.read_text("utf-8").splitlines() if line]
+
+    yield runs
+    monkeypatch.undo()
+    _tools._which.cache_clear()
+
+
+class _CmdlineWatch:
+    """Reads every process's /proc/PID/cmdline until stopped; keeps those with ``needle``."""
+
+    def __init__(self, needle: str):
+        self.needle = needle.encode("utf-8")
+        self.hits: list[bytes] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for cmdline in glob.glob("/proc/[0-9]*/cmdline"):
+                try:
+                    with open(cmdline, "rb") as stream:
+                        argv = stream.read()
+                except OSError:
+                    continue
+                if self.needle in argv:
+                    self.hits.append(argv)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _arm64_7z(tmp_path, pe_bytes, *switches: str) -> bytes:
+    """An AES 7z with the ARM64 filter (py7zr lacks it), so 7-Zip itself unpacks it."""
+    (tmp_path / "src").mkdir(exist_ok=True)
+    (tmp_path / "src" / "l.exe").write_bytes(pe_bytes)
+    subprocess.run(
+        [REAL_7ZZ, "a", "-mf=ARM64", f"-p{ARGV_PASSWORD}", *switches, "../arm.7z", "l.exe"],
+        cwd=tmp_path / "src",
+        check=True,
+        capture_output=True,
+    )
+    return (tmp_path / "arm.7z").read_bytes()
+
+
+def _assert_no_password_in(runs: list[list[str]], watch: _CmdlineWatch) -> None:
+    assert runs, "7-Zip was not run at all: the test would prove nothing"
+    for argv in runs:
+        assert not any(ARGV_PASSWORD in arg for arg in argv), argv
+    assert watch.hits == []
+
+
+@needs_7zz
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
+@pytest.mark.parametrize("encrypted_names", [True, False])
+def test_7zz_gets_the_password_on_stdin_not_argv(tmp_path, scan, pe_bytes, recorded_7zz, encrypted_names):
+    data = _arm64_7z(tmp_path, pe_bytes, *(["-mhe=on"] if encrypted_names else []))
+    with _CmdlineWatch(ARGV_PASSWORD) as watch:
+        report = scan(data, "arm.7z", passwords=["wrong-one", ARGV_PASSWORD])
+    member = node_named(report, "l.exe")
+    assert member.sha256 == hashlib.sha256(pe_bytes).hexdigest() and member.info["encrypted"]
+    assert "archive.encrypted" in rules_of(report)
+    runs = recorded_7zz()
+    _assert_no_password_in(runs, watch)
+    # A listing (with encrypted names) and an extraction, each asked through stdin.
+    # The extraction that opened it had no password switch at all: 7-Zip read it from stdin.
+    assert any(argv[0] == "x" and not any(arg.startswith("-p") for arg in argv) for argv in runs)
+    if encrypted_names:  # the names were listed with the password, too
+        assert any(argv[0] == "l" and not any(arg.startswith("-p") for arg in argv) for argv in runs)
+
+
+@needs_7zz
+def test_7zz_wrong_password_on_stdin_does_not_hang(tmp_path, scan, pe_bytes, recorded_7zz):
+    data = _arm64_7z(tmp_path, pe_bytes)
+    started = time.monotonic()
+    report = scan(data, "arm.7z", passwords=["not-it"], limits=Limits(max_passwords=1))
+    assert time.monotonic() - started < 20
+    member = node_named(report, "l.exe")
+    assert not member.has_content and "archive.encrypted_unopened" in rules_of(report)
+    assert "file.corrupt" not in rules_of(report)
+    assert any(argv[0] == "x" and not any(arg.startswith("-p") for arg in argv) for argv in recorded_7zz())
+
+
+@needs_7zz
+@pytest.mark.parametrize("encrypted_names", [True, False])
+def test_7zz_helpers_right_and_wrong_password_on_stdin(tmp_path, pe_bytes, encrypted_names):
+    """Listing and extraction straight through the helpers: no hang, right one opens."""
+    from filewall.extract import _tools
+
+    _arm64_7z(tmp_path, pe_bytes, *(["-mhe=on"] if encrypted_names else []))
+    archive, real = str(tmp_path / "arm.7z"), REAL_7ZZ
+    for password in (None, "not-it"):
+        started = time.monotonic()
+        listing = _tools.list_sevenzip(real, archive, password, timeout=30)
+        assert listing.needs_password == encrypted_names
+        out = _tools.new_folder(str(tmp_path), "x-")
+        budget = {"max_bytes": 10**8, "max_files": 100, "deadline": time.monotonic() + 30}
+        assert not _tools.extract_sevenzip(real, archive, out, password, **budget).ok
+        assert time.monotonic() - started < 20
+    listing = _tools.list_sevenzip(real, archive, ARGV_PASSWORD, timeout=30)
+    assert [entry.name for entry in listing.entries] == ["l.exe"] and listing.entries[0].encrypted
+    out = _tools.new_folder(str(tmp_path), "x-")
+    budget = {"max_bytes": 10**8, "max_files": 100, "deadline": time.monotonic() + 30}
+    assert _tools.extract_sevenzip(real, archive, out, ARGV_PASSWORD, **budget).ok
+    assert (tmp_path / out / "l.exe").read_bytes() == pe_bytes
+
+
+@needs_7zz
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
+def test_zip_method_python_lacks_gets_the_password_on_stdin(tmp_path, scan, pe_bytes, recorded_7zz):
+    """A PPMd ZIP member (``zipfile`` cannot read PPMd) is unpacked by 7-Zip, password on stdin."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "l.exe").write_bytes(pe_bytes)
+    subprocess.run(
+        [REAL_7ZZ, "a", "-tzip", "-mm=PPMd", "-mem=ZipCrypto", f"-p{ARGV_PASSWORD}", "../p.zip", "l.exe"],
+        cwd=tmp_path / "src",
+        check=True,
+        capture_output=True,
+    )
+    data = (tmp_path / "p.zip").read_bytes()
+    with _CmdlineWatch(ARGV_PASSWORD) as watch:
+        report = scan(data, "p.zip", passwords=["wrong-one", ARGV_PASSWORD])
+    assert node_named(report, "l.exe").sha256 == hashlib.sha256(pe_bytes).hexdigest()
+    _assert_no_password_in(recorded_7zz(), watch)
+
+
+@needs_7zz
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
+def test_the_cmdline_watch_does_see_a_password_in_argv(tmp_path, pe_bytes):
+    """Control: the watch is not blind (the old way, ``-pPASSWORD``, is caught)."""
+    _arm64_7z(tmp_path, pe_bytes)
+    with _CmdlineWatch(ARGV_PASSWORD) as watch:
+        for _ in range(3):
+            subprocess.run(
+                [REAL_7ZZ, "t", f"-p{ARGV_PASSWORD}", str(tmp_path / "arm.7z")], capture_output=True
+            )
+    assert watch.hits
+
+
+def test_a_password_that_is_not_one_line_is_refused_not_put_in_argv():
+    from filewall.extract import _tools
+
+    assert _tools.sevenzip_password(None) == (["-p"], None)
+    assert _tools.sevenzip_password("") == (["-p"], None)
+    assert _tools.sevenzip_password("密码 8888") == ([], "密码 8888\n".encode())
+    for bad in ("two\nlines", "cr\r", "nul\0", "x" * 2000):
+        with pytest.raises(_tools.ToolError):
+            _tools.sevenzip_password(bad)

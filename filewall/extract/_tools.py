@@ -8,12 +8,28 @@ disc images, compressed RAR). For those filewall uses, when present:
 - ``libarchive`` through the ``libarchive-c`` binding — cpio, CAB (all codecs), ISO 9660,
   read as a stream inside this process.
 
-A program is always run the same way: an argument list (never a shell), stdin closed, a
-clean environment, a fresh folder inside the scan's temp folder as output and working
-directory, a hard timeout (the scan's deadline), and a watchdog that kills it when what it
-wrote passes the scan's byte or file budget. Passwords go in the argument list (7-Zip and
-unar accept them no other way). Extracted files are read with ``O_NOFOLLOW`` and links are
-reported, never followed.
+A program is always run the same way: an argument list (never a shell), a clean
+environment, its own session (no controlling terminal to prompt on), a fresh folder inside
+the scan's temp folder as output and working directory, a hard timeout (the scan's
+deadline), and a watchdog that kills it when what it wrote passes the scan's byte or file
+budget. Extracted files are read with ``O_NOFOLLOW`` and links are reported, never followed.
+
+Passwords: a process's arguments are readable by every user of the computer (``ps``,
+``/proc/PID/cmdline``), so a password must not go there.
+
+- 7-Zip gets it on stdin: without ``-p``, ``7zz`` asks for the password of an encrypted
+  archive and reads one line from stdin (a pipe here; it does not open the terminal). The
+  line is written into the pipe and the pipe closed, so a second question (a wrong
+  password) reads end-of-file and 7-Zip stops ("Break signaled"): nothing waits. "No
+  password" is a bare ``-p`` (the empty password; 7-Zip then asks nothing and stdin stays
+  closed). See :func:`sevenzip_password`.
+- ``unar``/``lsar`` 1.10 take a password only as ``-p PASSWORD`` (no stdin, terminal,
+  environment or file; without ``-p`` they say "Use the -p option"). So 7-Zip comes first
+  wherever it reads the format, and ``unar`` is given a password only where nothing else
+  can open the archive (encrypted ARJ; RAR when 7-Zip has no RAR codec, see
+  :mod:`filewall.extract.rar`). There the candidate password *is* visible in the process
+  list while ``unar`` runs: a known limitation (on Linux, mount ``/proc`` with
+  ``hidepid=2`` to hide other users' processes).
 
 ``FILEWALL_DISABLE_TOOLS=7zz,unar,libarchive`` hides helpers, to see (and test) how filewall
 behaves on a computer without them.
@@ -178,8 +194,9 @@ class ToolError(Exception):
 
 def list_sevenzip(tool: str, archive: str, password: str | None, timeout: float) -> ToolListing:
     """List an archive with ``7zz l -slt`` (technical listing, one ``Key = value`` per line)."""
-    command = [tool, "l", "-slt", "-sccUTF-8", "-bd", _sevenzip_password(password), "--", archive]
-    code, out, err = _run_captured(command, timeout)
+    switch, secret = sevenzip_password(password)
+    command = [tool, "l", "-slt", "-sccUTF-8", "-bd", *switch, "--", archive]
+    code, out, err = _run_captured(command, timeout, stdin=secret)
     text = out.decode("utf-8", "replace")
     listing = ToolListing()
     if code != 0:
@@ -207,7 +224,11 @@ def list_sevenzip(tool: str, archive: str, password: str | None, timeout: float)
 
 
 def list_unar(lister: str, archive: str, password: str | None, timeout: float) -> ToolListing:
-    """List an archive with ``lsar -j`` (JSON)."""
+    """List an archive with ``lsar -j`` (JSON).
+
+    ``lsar`` takes a password only on its command line (see the module's notes): callers
+    use 7-Zip instead wherever it reads the format.
+    """
     command = [lister, "-j", "-p", password or "", "--", archive]
     code, out, err = _run_captured(command, timeout)
     listing = ToolListing()
@@ -252,22 +273,16 @@ class Extraction:
 
 def extract_sevenzip(tool: str, archive: str, folder: str, password: str | None, **budget) -> Extraction:
     """``7zz x`` into ``folder``; dangerous links are refused by 7-Zip itself (no ``-snld``)."""
-    command = [
-        tool,
-        "x",
-        "-y",
-        "-bd",
-        "-sccUTF-8",
-        _sevenzip_password(password),
-        f"-o{folder}",
-        "--",
-        archive,
-    ]
-    return _run_watched(command, folder, **budget)
+    switch, secret = sevenzip_password(password)
+    command = [tool, "x", "-y", "-bd", "-sccUTF-8", *switch, f"-o{folder}", "--", archive]
+    return _run_watched(command, folder, stdin=secret, **budget)
 
 
 def extract_unar(tool: str, archive: str, folder: str, password: str | None, **budget) -> Extraction:
-    """``unar`` into ``folder``: no nested auto-extraction (``-nr``), no extra sub-folder."""
+    """``unar`` into ``folder``: no nested auto-extraction (``-nr``), no extra sub-folder.
+
+    The password goes on ``unar``'s command line, its only way (see the module's notes).
+    """
     command = [tool, "-q", "-nr", "-f", "-D", "-p", password or "", "-o", folder, "--", archive]
     return _run_watched(command, folder, **budget)
 
@@ -278,13 +293,23 @@ def new_folder(temp_dir: str, prefix: str) -> str:
 
 
 def _run_watched(
-    command: list[str], folder: str, *, max_bytes: int, max_files: int, deadline: float
+    command: list[str],
+    folder: str,
+    *,
+    max_bytes: int,
+    max_files: int,
+    deadline: float,
+    stdin: bytes | None = None,
 ) -> Extraction:
-    """Run a helper, killing it at the deadline or when its output passes the budget."""
+    """Run a helper, killing it at the deadline or when its output passes the budget.
+
+    ``stdin`` (a password line, at most :data:`_MAX_PASSWORD_BYTES`) is written into a pipe
+    that is then closed; it fits the pipe's buffer, so writing never waits on the helper.
+    """
     try:
         process = subprocess.Popen(
             command,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             cwd=folder,
@@ -295,6 +320,7 @@ def _run_watched(
         raise ToolError(f"could not start {os.path.basename(command[0])}: {error.strerror}") from error
     stopped = ""
     try:
+        _feed(process, stdin)
         while True:
             try:
                 process.wait(timeout=_POLL)
@@ -770,20 +796,58 @@ def exact_length(stream: BinaryIO, length: int) -> BinaryIO:
 # --- small helpers ---------------------------------------------------------------------------
 
 
-def _sevenzip_password(password: str | None) -> str:
-    # "-p" with nothing after it means "no password" and keeps 7-Zip from asking on stdin.
-    return "-p" + (password or "")
+#: Longest password line given to a helper on stdin: far more than any real password, and
+#: far less than a pipe's buffer (4 KiB on Windows), so writing it never blocks.
+_MAX_PASSWORD_BYTES = 1024
 
 
-def _run_captured(command: list[str], timeout: float) -> tuple[int, bytes, bytes]:
-    """Run a listing command; bounded in time and in what it may print."""
+def sevenzip_password(password: str | None) -> tuple[list[str], bytes | None]:
+    """7-Zip's password switch and what to write to its stdin, for ``password``.
+
+    No password (None or empty): a bare ``-p``, the empty password, which keeps 7-Zip from
+    asking; nothing goes to stdin. A password: no switch (7-Zip then asks and reads one
+    line from stdin) and the password as that line, so it never shows in the process list.
+    Raises :class:`ToolError` for a password that cannot be one line (a line break or NUL
+    in it) or is absurdly long: it is treated as a wrong candidate, never put in argv.
+    """
+    if not password:
+        return ["-p"], None
+    line = password.encode("utf-8")
+    if any(byte in line for byte in b"\r\n\0") or len(line) >= _MAX_PASSWORD_BYTES:
+        raise ToolError("this password cannot be handed to 7-Zip")
+    return [], line + b"\n"
+
+
+def _feed(process: subprocess.Popen, data: bytes | None) -> None:
+    """Write ``data`` to the helper's stdin pipe and close it (end-of-file after it)."""
+    if process.stdin is None:
+        return
+    try:
+        if data:
+            process.stdin.write(data)
+    except (BrokenPipeError, OSError):
+        pass  # the helper did not need it (or already exited): its exit status tells
+    finally:
+        try:
+            process.stdin.close()
+        except OSError:
+            pass
+
+
+def _run_captured(command: list[str], timeout: float, stdin: bytes | None = None) -> tuple[int, bytes, bytes]:
+    """Run a listing command; bounded in time and in what it may print.
+
+    ``stdin`` (a password line) is written into a pipe that is then closed.
+    """
     try:
         done = subprocess.run(
             command,
-            stdin=subprocess.DEVNULL,
+            input=stdin,
+            stdin=subprocess.DEVNULL if stdin is None else None,
             capture_output=True,
             timeout=max(0.5, timeout),
             env=_env(),
+            start_new_session=os.name == "posix",
         )
     except subprocess.TimeoutExpired as error:
         raise ToolError(f"{os.path.basename(command[0])} took too long to list the archive") from error

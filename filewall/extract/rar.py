@@ -13,7 +13,14 @@ Safety:
   outside the scan's own folder;
 - the helper streams one member to a pipe; the engine stops reading at its budget and
   closing the stream ends the helper; a watchdog kills it at the scan's deadline;
-- passwords go to the helper as an argument list, never through a shell.
+- passwords go to the helper as an argument list, never through a shell. Known limitation:
+  that list is visible to every user of the computer (``ps``, ``/proc/PID/cmdline``) while
+  the helper runs. rarfile starts ``unar -p PASSWORD`` (or ``7z -pPASSWORD``), and ``unar``
+  1.10 takes a password no other way (no stdin, terminal, environment or file). Debian's
+  7-Zip has no RAR codec, so there is no helper that could be handed it privately here.
+  Encrypted names (RAR3 and RAR5) are decrypted by rarfile itself, in this process
+  (no helper, nothing on a command line); only members' contents go through a helper.
+  Where other local users matter, mount ``/proc`` with ``hidepid=2``.
 
 Solid archives are decompressed from the start for each member (the helper's limit);
 the scan deadline bounds that.

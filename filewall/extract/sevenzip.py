@@ -132,10 +132,18 @@ def _unpack_all(archive, content, ctx, files, encrypted, candidate, streams: lis
     if not encrypted or candidate is not None:
         return _unpack(archive, ctx, files, candidate.password if candidate else None), candidate
 
+    unsupported: list[UnsupportedCompressionMethodError] = []
+
     def attempt(password: str) -> _Run | None:
+        if unsupported:
+            return None  # no password helps py7zr with a codec it lacks
         stream = content.open()
         streams.append(stream)
-        run = _unpack(py7zr.SevenZipFile(stream, password=password), ctx, files, password)
+        try:
+            run = _unpack(py7zr.SevenZipFile(stream, password=password), ctx, files, password)
+        except UnsupportedCompressionMethodError as error:
+            unsupported.append(error)
+            raise
         if run.error and not run.stopped:
             run.close()
             return None
@@ -144,6 +152,8 @@ def _unpack_all(archive, content, ctx, files, encrypted, candidate, streams: lis
     found = _passwords.try_passwords(ctx, attempt)
     if found is not None:
         return found
+    if unsupported:
+        raise unsupported[0]  # 7-Zip itself tries the passwords (see _with_sevenzip_tool)
     plain = [entry for entry in files if entry.id not in encrypted]
     return _unpack(archive, ctx, plain, None), None
 
