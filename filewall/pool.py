@@ -31,6 +31,11 @@ POLL_SECONDS = 0.25
 #: small files (a round trip costs more than scanning a photo). A worker still scans one
 #: file at a time; only the first of its queue is running, the others wait in the pipe.
 PREFETCH = 3
+#: Files looked at ahead of the next one sent: the largest of them goes first. Sent in
+#: input order, a big archive at the end of a folder ran alone on one core while the
+#: other idled; largest-first keeps both busy to the end (reports still come out in
+#: input order, so at most this many wait in memory for a big one ahead of them).
+LOOKAHEAD = 64
 
 
 @dataclass
@@ -103,7 +108,7 @@ class ScanPool:
 
     def scan(self, paths: Iterable[str]) -> Iterator[dict[str, Any]]:
         """Yield one report dict per path, in the order given."""
-        pending = iter(enumerate(paths))
+        pending = _LargestFirst(paths, LOOKAHEAD)
         self._retry.clear()
         done: dict[int, dict[str, Any]] = {}
         next_out = 0
@@ -112,11 +117,13 @@ class ScanPool:
             # Top up the queues one task per worker per round, emptiest first, so that the
             # first tasks spread over every worker.
             while not exhausted or self._retry:
-                hungry = sorted((w for w in self._workers if len(w.tasks) < PREFETCH), key=lambda w: len(w.tasks))
+                hungry = sorted(
+                    (w for w in self._workers if len(w.tasks) < PREFETCH), key=lambda w: len(w.tasks)
+                )
                 if not hungry:
                     break
                 for worker in hungry:
-                    task = self._retry.popleft() if self._retry else None if exhausted else next(pending, None)
+                    task = self._retry.popleft() if self._retry else None if exhausted else pending.take()
                     if task is None:
                         exhausted = True
                         break
@@ -147,7 +154,11 @@ class ScanPool:
         worker.conn.send(task)
 
     def _collect(self, busy: list[_Worker], done: dict[int, dict[str, Any]]) -> None:
-        ready = set(wait([worker.conn for worker in busy] + [worker.process.sentinel for worker in busy], POLL_SECONDS))
+        ready = set(
+            wait(
+                [worker.conn for worker in busy] + [worker.process.sentinel for worker in busy], POLL_SECONDS
+            )
+        )
         now = time.monotonic()
         for worker in busy:
             if worker.conn in ready:
@@ -159,19 +170,28 @@ class ScanPool:
                         worker.tasks.popleft()
                         worker.started = now
                 except (EOFError, OSError):
-                    self._replace(worker, done, "scan.crashed", reason="the scanning process ended unexpectedly")
+                    self._replace(
+                        worker, done, "scan.crashed", reason="the scanning process ended unexpectedly"
+                    )
                 continue
             if worker.process.sentinel in ready or not worker.process.is_alive():
                 code = worker.process.exitcode
-                self._replace(worker, done, "scan.crashed", reason=f"the scanning process ended (exit code {code})")
+                self._replace(
+                    worker, done, "scan.crashed", reason=f"the scanning process ended (exit code {code})"
+                )
             elif now - worker.started > self.hard_timeout:
-                self._replace(worker, done, "scan.killed", reason=f"no answer after {self.hard_timeout:.0f} s")
+                self._replace(
+                    worker, done, "scan.killed", reason=f"no answer after {self.hard_timeout:.0f} s"
+                )
             elif now - worker.memory_checked >= POLL_SECONDS:
                 # psutil costs ~50 µs a call: check each worker at most every POLL_SECONDS.
                 worker.memory_checked = now
                 if _rss(worker) > self.memory_limit:
                     self._replace(
-                        worker, done, "scan.killed", reason=f"used more than {self.memory_limit // 2**20} MB of memory"
+                        worker,
+                        done,
+                        "scan.killed",
+                        reason=f"used more than {self.memory_limit // 2**20} MB of memory",
                     )
 
     def _replace(self, worker: _Worker, done: dict[int, dict[str, Any]], rule: str, reason: str) -> None:
@@ -186,6 +206,36 @@ class ScanPool:
         fresh = self._spawn()
         worker.process, worker.conn, worker.tasks = fresh.process, fresh.conn, deque()
         worker.ps, worker.memory_checked = None, 0.0
+
+
+class _LargestFirst:
+    """Numbered paths, handed out largest first within a window of the next ``window``."""
+
+    def __init__(self, paths: Iterable[str], window: int):
+        self._source = enumerate(paths)
+        self._window = window
+        self._waiting: list[tuple[int, int, str]] = []  # (size, index, path)
+
+    def take(self) -> tuple[int, str] | None:
+        """The next task ``(index, path)``, or None when every path was handed out."""
+        while len(self._waiting) < self._window:
+            item = next(self._source, None)
+            if item is None:
+                break
+            index, path = item
+            self._waiting.append((_size(path), index, path))
+        if not self._waiting:
+            return None
+        largest = max(range(len(self._waiting)), key=lambda position: self._waiting[position][0])
+        _, index, path = self._waiting.pop(largest)
+        return index, path
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0  # the worker reports why it cannot be read
 
 
 def failure_report(path: str, rule: str, reason: str) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from conftest import node_named, rules_of
 
 from filewall.engine import ScanOptions, scan_path
 from filewall.limits import Limits
-from filewall.pool import ScanPool
+from filewall.pool import ScanPool, _LargestFirst
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
@@ -291,7 +291,8 @@ def test_pool_survives_a_worker_killed_mid_scan(tmp_path, fifo):
     with ScanPool(options, workers=1, hard_timeout=120) as pool:
         victim = pool.pids()[0]
         results = pool.scan([files[0], str(fifo), files[1], files[2]])
-        reports = [next(results)]  # the first file is done: the worker is now stuck on the FIFO
+        # Largest first: the pictures go before the (empty) FIFO, which is scanned last.
+        reports = [next(results)]
         killer = threading.Timer(0.5, os.kill, (victim, signal.SIGKILL))
         killer.start()
         try:
@@ -302,6 +303,37 @@ def test_pool_survives_a_worker_killed_mid_scan(tmp_path, fifo):
     assert [report["verdict"] for report in reports] == ["clean", "error", "clean", "clean"]
     assert {finding["rule"] for finding in reports[1]["findings"]} == {"scan.crashed"}
     assert reports[1]["path"] == str(fifo)
+
+
+def test_pool_sends_the_largest_file_of_its_window_first(tmp_path):
+    sizes = [10, 30, 20, 5, 40]
+    paths = []
+    for index, size in enumerate(sizes):
+        path = tmp_path / f"文件{index}.txt"
+        path.write_bytes(b"x" * size)
+        paths.append(str(path))
+    window = _LargestFirst(paths + [str(tmp_path / "不存在.txt")], window=3)
+    order = []
+    while (task := window.take()) is not None:
+        order.append(task[0])
+    # Window of 3: {10,30,20} -> 30; {10,20,5} -> 20; {10,5,40} -> 40; then 10, 5; the
+    # missing file counts as empty and comes last.
+    assert order == [1, 2, 4, 0, 3, 5]
+
+
+def test_pool_reports_in_input_order_when_a_big_file_comes_last(tmp_path):
+    files = []
+    for index in range(12):
+        path = tmp_path / f"产品照片{index}.png"
+        path.write_bytes(png(random.Random(index)))
+        files.append(str(path))
+    big = tmp_path / "全年订单导出.csv"
+    big.write_bytes("订单号,金额\n".encode() + b"407063190108,112.46\n" * 200_000)
+    files.append(str(big))
+    with ScanPool(ScanOptions(limits=Limits.from_env({})), workers=2) as pool:
+        reports = list(pool.scan(files))
+    assert [report["path"] for report in reports] == files
+    assert {report["verdict"] for report in reports} == {"clean"}
 
 
 def test_cli_reports_every_file_and_exits_2_when_one_is_corrupt(tmp_path):
