@@ -18,7 +18,15 @@ import py7zr
 import pytest
 from conftest import CLAM_EXE_SHA256, node_named, rules_of
 
-from filewall.extract.overlay import SEARCH_WINDOW, jpeg_end, overlay_start, pe_image_end, png_end
+from filewall.extract.overlay import (
+    SEARCH_WINDOW,
+    bmp_end,
+    gif_end,
+    jpeg_end,
+    overlay_start,
+    pe_image_end,
+    png_end,
+)
 from filewall.model import Node
 
 SFX_CONFIG = (
@@ -237,3 +245,107 @@ def test_signature_after_the_archive_is_not_carved(scan, pe_bytes):
     struct.pack_into("<II", program, optional + 112 + 4 * 8, len(pe_bytes) + len(archive), len(certificate))
     report = scan(bytes(program) + archive + certificate, "signed-sfx.exe")
     assert node_named(report, "[appended zip]").sha256 == sha256(archive)
+
+
+# --- GIF and BMP ----------------------------------------------------------------------------------
+
+
+def _pillow_picture(kind: str) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    if kind == "animated-gif":
+        frames = [Image.new("RGB", (24, 16), (i * 60, 200 - i * 40, 90)) for i in range(4)]
+        for index, frame in enumerate(frames):
+            frame.paste((255, 255, 255), (index * 4, 2, index * 4 + 6, 12))
+        frames[0].save(
+            buffer, "GIF", save_all=True, append_images=frames[1:], duration=80, loop=0, comment=b"hi"
+        )
+        return buffer.getvalue()
+    image = Image.new("RGB", (33, 21))  # odd width: BMP rows are padded to 4 bytes
+    image.putdata([((x * 7) % 256, (y * 11) % 256, (x * y) % 256) for y in range(21) for x in range(33)])
+    if kind == "gif":
+        image.save(buffer, "GIF")
+    elif kind == "bmp":
+        image.save(buffer, "BMP")
+    elif kind == "bmp-8bit":
+        image.convert("P").save(buffer, "BMP")
+    elif kind == "bmp-alpha":
+        image.convert("RGBA").save(buffer, "BMP")
+    return buffer.getvalue()
+
+
+PICTURE_KINDS = ["gif", "animated-gif", "bmp", "bmp-8bit", "bmp-alpha"]
+
+
+@pytest.mark.parametrize("kind", PICTURE_KINDS)
+def test_plain_gif_and_bmp_have_no_child(scan, kind):
+    data = _pillow_picture(kind)
+    end = gif_end(data) if "gif" in kind else bmp_end(data)
+    assert end == len(data)
+    extension = "gif" if "gif" in kind else "bmp"
+    report = scan(data, f"picture.{extension}")
+    assert report.tree.kind == extension
+    assert report.tree.children == [] and report.verdict.value == "clean", report.findings
+
+
+@pytest.mark.parametrize("kind", PICTURE_KINDS)
+def test_zip_with_program_appended_to_gif_or_bmp(scan, pe_bytes, kind):
+    picture = _pillow_picture(kind)
+    archive = zip_bytes({"t64.exe": pe_bytes})
+    report = scan(picture + archive, "商品图.gif" if "gif" in kind else "商品图.bmp")
+    hidden = node_named(report, "[data after picture]")
+    assert hidden.kind == "zip" and hidden.sha256 == sha256(archive) and hidden.info["offset"] == len(picture)
+    assert node_named(report, "t64.exe").sha256 == sha256(pe_bytes)
+    facts = {fact.rule: fact.params for fact in report.tree.facts}
+    assert facts["file.appended_data"]["size"] == len(archive)
+    assert report.verdict.value == "malicious"
+
+
+def test_program_appended_to_gif(scan, pe_bytes):
+    report = scan(_pillow_picture("animated-gif") + pe_bytes, "动图.gif")
+    assert node_named(report, "[data after picture]").kind == "pe"
+    assert report.verdict.value == "malicious"
+
+
+def test_bmp_file_size_field_does_not_hide_appended_data(scan, pe_bytes):
+    picture = _pillow_picture("bmp")
+    archive = zip_bytes({"note.txt": b"hello"})
+    forged = bytearray(picture + archive)
+    struct.pack_into("<I", forged, 2, len(forged))  # claims the zip is part of the picture
+    assert bmp_end(bytes(forged)) == len(picture)
+    report = scan(bytes(forged), "photo.bmp")
+    assert "file.appended_data" in rules_of(report)
+
+
+def test_gif_and_bmp_padding_and_damage(scan):
+    gif, bmp = _pillow_picture("gif"), _pillow_picture("bmp")
+    for data, name in ((gif + bytes(4096), "padded.gif"), (bmp + bytes(4096), "padded.bmp")):
+        report = scan(data, name)
+        assert report.tree.children == [] and "file.appended_data" not in rules_of(report)
+    for data, name in ((gif[:-1], "cut.gif"), (gif[:30], "cut2.gif"), (bmp[:-10], "cut.bmp")):
+        report = scan(data, name)
+        assert report.tree.children == [] and "file.appended_data" not in rules_of(report)
+    assert gif_end(gif[:-1]) is None and bmp_end(bmp[:-10]) is None
+    assert gif_end(b"GIF89a" + bytes(7) + b"\x21\xf9" + b"\x01" * 100_000) is None  # no terminator
+
+
+def test_gif_walk_is_bounded(monkeypatch):
+    from filewall.extract import overlay
+
+    monkeypatch.setattr(overlay, "MAX_GIF_STEPS", 1000)
+    many = b"GIF89a" + bytes(7) + b"\x21\xfe" + b"\x01x" * 5000 + b"\x00\x3b"
+    assert overlay.gif_end(many) is None
+    monkeypatch.setattr(overlay, "MAX_GIF_STEPS", 10_000)
+    assert overlay.gif_end(many) == len(many)
+
+
+def test_rle_bmp_ends_at_its_stated_image_size():
+    rle = b"\x04\x01\x00\x00" * 2 + b"\x00\x01"  # two rows of 4 pixels, end of bitmap
+    palette = bytes(4 * 2)
+    pixels = 14 + 40 + len(palette)
+    header = struct.pack("<2sIHHI", b"BM", pixels + len(rle), 0, 0, pixels)
+    info = struct.pack("<IiiHHIIiiII", 40, 4, 2, 1, 8, 1, len(rle), 2835, 2835, 2, 0)
+    data = header + info + palette + rle
+    assert bmp_end(data) == len(data)
+    assert bmp_end(data + b"PK\x03\x04" + bytes(100)) == len(data)

@@ -143,4 +143,16 @@ def test_a_program_with_text_after_it_is_not_an_installshield_setup(scan, pe_byt
     assert "installshield" not in report.tree.info
 
 
+def test_overlay_and_carving_share_one_header_walk(pe_bytes, pe_bytes_alt):
+    from filewall.extract import _pe_layout
+    from filewall.extract.overlay import pe_image_end
 
+    for program in (pe_bytes, pe_bytes_alt):
+        headers = _pe_layout.read_headers(program)
+        assert headers is not None and headers.machine == 0x8664 and 1 <= headers.sections <= 96
+        assert pe_image_end(program) == embedded_size(program, 0, len(program)) == len(program)
+        # The same program further into a file: offsets are relative to its own start.
+        padded = b"\x00" * 0x200 + program
+        assert _pe_layout.read_headers(padded, 0x200).e_lfanew == headers.e_lfanew
+        assert embedded_size(padded, 0x200, len(padded)) == len(program)
+    assert _pe_layout.read_headers(b"MZ" + bytes(100)) is None

@@ -37,6 +37,8 @@ PINNED: dict[str, tuple[str, int]] = {
     "archive.encrypted": ("info", 0),
     "archive.encrypted_unopened": ("medium", 40),
     "archive.names_hidden": ("medium", 40),
+    "archive.hidden_member": ("medium", 40),
+    "archive.name_mismatch": ("medium", 40),
     "archive.decompression_bomb": ("high", 70),
     "archive.padded_member": ("high", 70),
     "archive.nested_archives": ("low", 15),

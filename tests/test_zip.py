@@ -504,3 +504,156 @@ def test_forged_huge_entry_count_is_walked_lazily(tmp_path):
     started = time.perf_counter()
     assert _run_extractor(forged, tmp_path) == [("a.txt", b"a"), ("b.txt", b"b")]
     assert time.perf_counter() - started < 2
+
+
+# -- smuggling: members the central directory does not list -----------------------------------
+SMUGGLING_RULES = {"archive.hidden_member", "archive.name_mismatch"}
+
+
+def _drop_from_directory(data: bytes, drop: str) -> bytes:
+    """Rewrite the central directory without ``drop``; its local header and data stay."""
+    end = data.rindex(b"PK\x05\x06")
+    cd_size, cd_offset = struct.unpack_from("<II", data, end + 12)
+    entries, position, kept = [], cd_offset, 0
+    while position < cd_offset + cd_size:
+        name_length, extra_length, comment_length = struct.unpack_from("<HHH", data, position + 28)
+        entry_end = position + 46 + name_length + extra_length + comment_length
+        name = data[position + 46 : position + 46 + name_length].decode()
+        if name != drop:
+            entries.append(data[position:entry_end])
+            kept += 1
+        position = entry_end
+    directory = b"".join(entries)
+    eocd = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, kept, kept, len(directory), cd_offset, 0)
+    return data[:cd_offset] + directory + eocd
+
+
+def test_member_dropped_from_the_directory_is_found_and_scanned(scan, pe_bytes):
+    data = _drop_from_directory(
+        zip_bytes({"photo1.txt": b"size chart", "invoice.exe": pe_bytes}), "invoice.exe"
+    )
+    assert [info.filename for info in zipfile.ZipFile(io.BytesIO(data)).infolist()] == ["photo1.txt"]
+    report = scan(data, "photos.zip")
+    hidden = node_named(report, "invoice.exe")
+    assert hidden.kind == "pe" and hidden.sha256 == sha256(pe_bytes) and hidden.info["hidden"] is True
+    finding = next(f for f in report.findings if f.rule == "archive.hidden_member")
+    assert finding.where == "photos.zip" and finding.params["count"] == 1
+    assert "invoice.exe" in finding.message and "invoice.exe" in finding.message_zh
+    assert report.verdict.value == "malicious"
+    assert node_named(report, "photo1.txt").kind == "text"
+
+
+def test_hidden_harmless_member_alone_is_suspicious(scan):
+    data = _drop_from_directory(zip_bytes({"a.txt": b"size chart", "b.txt": b"colour: red"}), "b.txt")
+    report = scan(data, "list.zip")
+    assert rules_of(report) == {"archive.hidden_member"}
+    assert report.verdict.value == "suspicious"
+    assert node_named(report, "b.txt").sha256 == sha256(b"colour: red")
+
+
+@pytest.mark.parametrize("order", ["hidden-first", "hidden-last"])
+def test_two_zips_glued_together(scan, pe_bytes, order):
+    hidden = zip_bytes({"setup.exe": pe_bytes})
+    shown = zip_bytes({"readme.txt": b"hello"}, zipfile.ZIP_STORED)
+    # zipfile reads the directory at the end of the file: the other zip is invisible to it.
+    data = hidden + shown if order == "hidden-first" else shown + hidden
+    listed = {info.filename for info in zipfile.ZipFile(io.BytesIO(data)).infolist()}
+    expected_hidden = "setup.exe" if order == "hidden-first" else "readme.txt"
+    assert expected_hidden not in listed
+    report = scan(data, "glued.zip")
+    finding = next(f for f in report.findings if f.rule == "archive.hidden_member")
+    assert finding.params["names"] == expected_hidden and finding.params["second_directory"] is True
+    assert node_named(report, "setup.exe").kind == "pe"
+    assert report.verdict.value == "malicious"
+
+
+def test_local_header_in_the_archive_comment_is_found(scan, pe_bytes):
+    extra = zip_bytes({"run.exe": pe_bytes})
+    extra = extra[: extra.index(b"PK\x01\x02")]  # local header and data only
+    assert len(extra) < 65535  # fits in a comment
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("readme.txt", b"hello")
+        archive.comment = extra
+    data = buffer.getvalue()
+    assert [info.filename for info in zipfile.ZipFile(io.BytesIO(data)).infolist()] == ["readme.txt"]
+    report = scan(data, "tail.zip")
+    assert node_named(report, "run.exe").sha256 == sha256(pe_bytes)
+    assert "archive.hidden_member" in rules_of(report)
+
+
+def test_local_name_differs_from_the_directory_name(scan, pe_bytes):
+    data = bytearray(zip_bytes({"photo.jpg": pe_bytes}))
+    local_name = data.index(b"photo.jpg")  # the first copy is the local header's
+    assert local_name == 30
+    data[local_name : local_name + 9] = b"photo.exe"
+    report = scan(bytes(data), "photo.zip")
+    member = node_named(report, "photo.jpg")
+    assert member.info["local_name"] == "photo.exe"
+    assert member.kind == "pe" and member.sha256 == sha256(pe_bytes)  # read despite zipfile refusing
+    finding = next(f for f in report.findings if f.rule == "archive.name_mismatch")
+    assert "photo.exe" in finding.message and "photo.exe" in finding.message_zh
+    assert "archive.hidden_member" not in rules_of(report)
+    assert report.verdict.value == "malicious"
+
+
+def _smuggling_rules(report) -> set[str]:
+    return {fact.rule for node in report.tree.walk() for fact in node.facts} & SMUGGLING_RULES
+
+
+def test_ordinary_zips_have_no_hidden_members(scan, pe_bytes):
+    inner = zip_bytes({"inner.txt": b"x" * 500, "more.txt": b"y"}, zipfile.ZIP_STORED)
+    # A stored zip inside a zip: its local headers are the member's data, not hidden.
+    outer = zip_bytes({"docs/inner.zip": inner, "docs/": b"", "a.txt": b"a"}, zipfile.ZIP_STORED)
+    report = scan(outer, "outer.zip")
+    assert _smuggling_rules(report) == set() and report.verdict.value == "clean", report.findings
+    assert node_named(report, "inner.txt").depth == 2
+
+
+def test_data_descriptor_zip_has_no_hidden_members(scan):
+    inner = zip_bytes({"inner.txt": b"nested"}, zipfile.ZIP_STORED)
+    data = _unseekable_zip({"a.txt": b"hello " * 200, "inner.zip": inner, "b.txt": b"bye"})
+    assert data[6] & 0x08  # general-purpose bit 3: sizes in a data descriptor
+    report = scan(data, "streamed.zip")
+    assert _smuggling_rules(report) == set() and report.verdict.value == "clean", report.findings
+
+
+def test_zip64_zip_has_no_hidden_members(scan):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name in ("a.txt", "b.txt"):
+            with archive.open(name, "w", force_zip64=True) as member:
+                member.write(b"zip64 " * 100)
+        archive.writestr("c.txt", b"plain")
+    data = buffer.getvalue()
+    assert struct.unpack_from("<H", data, 4)[0] == 45
+    report = scan(data, "zip64.zip")
+    assert _smuggling_rules(report) == set() and report.verdict.value == "clean", report.findings
+
+
+def test_zip_written_by_info_zip_has_no_hidden_members(tmp_path, scan):
+    (tmp_path / "a.txt").write_bytes(b"hello " * 1000)
+    (tmp_path / "b.txt").write_bytes(b"bye")
+    run_tool(["zip", "-q", "-X", "plain.zip", "a.txt", "b.txt"], tmp_path)
+    report = scan((tmp_path / "plain.zip").read_bytes(), "plain.zip")
+    assert _smuggling_rules(report) == set() and report.verdict.value == "clean", report.findings
+
+
+def test_hidden_members_are_bounded(tmp_path):
+    one = zip_bytes({"x.txt": b"x"}, zipfile.ZIP_STORED)
+    headers = one[: one.index(b"PK\x01\x02")] * 50
+    data = headers + zip_bytes({"shown.txt": b"shown"})
+    ctx = ScanContext(ScanOptions(limits=Limits.from_env({}, max_members=5)), str(tmp_path))
+    node = Node(name="x.zip", path="x.zip", kind="zip")
+    children = list(zip_members(node, Content.from_bytes(data), ctx))
+    assert [child.name for child in children] == ["shown.txt"] + ["x.txt"] * 5
+    assert [fact.params["count"] for fact in node.facts if fact.rule == "archive.hidden_member"] == [5]
+
+
+def test_signature_bytes_in_the_gaps_are_not_members(tmp_path):
+    junk = b"PK\x03\x04" + bytes(26) + b"PK\x03\x04\xff\xff" + b"random " * 100  # version 0xFFFF
+    data = junk + zip_bytes({"a.txt": b"a"})
+    ctx = ScanContext(ScanOptions(limits=Limits.from_env({})), str(tmp_path))
+    node = Node(name="x.zip", path="x.zip", kind="zip")
+    assert [child.name for child in zip_members(node, Content.from_bytes(data), ctx)] == ["a.txt"]
+    assert node.facts == []

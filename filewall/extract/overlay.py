@@ -4,14 +4,15 @@ A program followed by an archive is a self-extracting archive (WinRAR, 7-Zip, Wi
 Info-ZIP SFX; R14 in the research notes): opening it runs the program, which unpacks and
 often starts what is inside. The end of the PE image comes from the PE analyzer
 (``node.info["pe"]["overlay_offset"]``) when it ran, else from a small bounded parse of
-the section table here. An archive signature at or shortly after that offset — or a zip
-whose central directory ends the file — becomes a child ``[appended zip]`` (``7z``,
-``rar``, ``cab``, ``gzip``) that the engine unpacks, and the program gets the fact
-``archive.self_extracting``. A 7-Zip SFX configuration block is read for its
-``RunProgram`` command.
+the section table (:mod:`._pe_layout`, shared with :mod:`.pe_payloads`). An archive
+signature at or shortly after that offset — or a zip whose central directory ends the
+file — becomes a child ``[appended zip]`` (``7z``, ``rar``, ``cab``, ``gzip``) that the
+engine unpacks, and the program gets the fact ``archive.self_extracting``. A 7-Zip SFX
+configuration block is read for its ``RunProgram`` command.
 
-A picture (PNG after its ``IEND`` chunk, JPEG after its end-of-image marker) followed by
-something else — a zip, a program — becomes a child ``[data after picture]`` and the fact
+A picture (PNG after its ``IEND`` chunk, JPEG after its end-of-image marker, GIF after
+its trailer, BMP after its pixel data and colour profile) followed by something else — a
+zip, a program — becomes a child ``[data after picture]`` and the fact
 ``file.appended_data``. Phones append a few things to ordinary photos (a second JPEG for
 depth maps, an MP4 for motion photos, Samsung's ``SEFT`` trailer); those become children
 too but are not reported.
@@ -27,16 +28,17 @@ from collections.abc import Iterator
 
 from ..identify import identify
 from ..registry import Child, extractor
+from ._pe_layout import raw_sections, read_headers, size_of_headers
 
 #: How far after the end of the image an archive may start (SFX stubs put a config
 #: block or a little padding first).
 SEARCH_WINDOW = 64 * 1024
 #: A zip's end record is within this distance of the end of the file (comment ≤ 64 KiB).
 EOCD_WINDOW = 22 + 65535
-MAX_SECTIONS = 96  # the Windows loader's own limit
 MAX_CONFIG = 64 * 1024
 MAX_PNG_CHUNKS = 100_000
 MAX_JPEG_SEGMENTS = 100_000
+MAX_GIF_STEPS = 2_000_000
 #: Trailing bytes that are only padding, or fewer than this, are not worth a child.
 MIN_APPENDED = 16
 
@@ -45,6 +47,9 @@ SFX_CONFIG_END = b";!@InstallEnd@!"
 _CONFIG_LINE_RE = re.compile(r'^\s*([A-Za-z][\w]*)\s*=\s*"(.*)"\s*$', re.M)
 _JPEG_MARKER_RE = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 _PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+#: BMP compressions whose pixel rows are plain (RGB, bit fields, alpha bit fields, CMYK).
+_BMP_UNCOMPRESSED = frozenset({0, 3, 6, 11})
+_BMP_EMBEDDED_PROFILE = 0x4D424544  # "MBED"
 
 #: Appended kinds that phones and cameras add to ordinary photos.
 _BENIGN_PHOTO_TRAILERS = {"jpeg", "mp4"}
@@ -103,22 +108,11 @@ def overlay_start(node, view) -> int | None:
 
 def pe_image_end(view) -> int | None:
     """End of the last section's raw data (or of the headers): a bounded header parse."""
-    if len(view) < 0x40:
+    headers = read_headers(view)
+    if headers is None:
         return None
-    pe = struct.unpack_from("<I", view, 0x3C)[0]
-    if pe + 24 > len(view) or bytes(view[pe : pe + 4]) != b"PE\x00\x00":
-        return None
-    sections, optional_size = struct.unpack_from("<H12xH", view, pe + 6)
-    optional = pe + 24
-    end = 0
-    if optional + 64 <= len(view):
-        end = struct.unpack_from("<I", view, optional + 60)[0]  # SizeOfHeaders
-    table = optional + optional_size
-    for index in range(min(sections, MAX_SECTIONS)):
-        entry = table + 40 * index
-        if entry + 40 > len(view):
-            break
-        raw_size, raw_pointer = struct.unpack_from("<II", view, entry + 16)
+    end = size_of_headers(view, headers) or 0
+    for raw_size, raw_pointer in raw_sections(view, headers):
         if raw_size and raw_pointer:
             end = max(end, raw_pointer + raw_size)
     return end or None
@@ -258,11 +252,11 @@ _VALID = {
 # --- pictures -------------------------------------------------------------------------
 
 
-@extractor("png", "jpeg")
+@extractor("png", "jpeg", "gif", "bmp")
 def appended_to_picture(node, content, ctx) -> Iterator[Child]:
-    """Whatever follows the end of a PNG or JPEG picture."""
+    """Whatever follows the end of a PNG, JPEG, GIF or BMP picture."""
     view = content.view()
-    end = png_end(view) if node.kind == "png" else jpeg_end(view)
+    end = _PICTURE_ENDS[node.kind](view)
     if end is None or len(view) - end < MIN_APPENDED:
         return
     tail_sample = bytes(view[end : end + 65536])
@@ -270,7 +264,7 @@ def appended_to_picture(node, content, ctx) -> Iterator[Child]:
         return  # padding only
     kind = identify(tail_sample, len(view) - end).kind
     size = len(view) - end
-    if not _benign_photo_trailer(kind, view):
+    if not (node.kind in ("png", "jpeg") and _benign_photo_trailer(kind, view)):
         what, what_zh = _KIND_WORDS.get(kind, (f"{kind} data", f"{kind} 数据"))
         ctx.fact(
             node,
@@ -331,9 +325,89 @@ def jpeg_end(view) -> int | None:
     return None
 
 
+def gif_end(view) -> int | None:
+    """Offset just after the trailer (``0x3B``), walking the blocks; None if cut off.
+
+    After the header, the screen descriptor and its colour table come blocks: extensions
+    (``0x21``, a label, then sub-blocks) and images (``0x2C``, a 9-byte descriptor, a
+    local colour table, the LZW code size, then sub-blocks). Sub-blocks are a length
+    byte and that many bytes, ended by a zero length. At most :data:`MAX_GIF_STEPS` blocks
+    and sub-blocks are read (a 400 MB GIF of full sub-blocks needs 1.6 million).
+    """
+    size = len(view)
+    if size < 13:
+        return None
+    flags = view[10]
+    position = 13 + (3 << ((flags & 0x07) + 1) if flags & 0x80 else 0)
+    steps = 0
+    while steps < MAX_GIF_STEPS:
+        if position >= size:
+            return None
+        introducer = view[position]
+        if introducer == 0x3B:
+            return position + 1
+        if introducer == 0x21:
+            position += 2  # introducer, label
+        elif introducer == 0x2C:
+            if position + 10 > size:
+                return None
+            local = view[position + 9]
+            position += 10 + (3 << ((local & 0x07) + 1) if local & 0x80 else 0) + 1  # + LZW size
+        else:
+            return None
+        while steps < MAX_GIF_STEPS:  # sub-blocks up to the zero-length terminator
+            steps += 1
+            if position >= size:
+                return None
+            length = view[position]
+            position += 1 + length
+            if length == 0:
+                break
+    return None
+
+
+def bmp_end(view) -> int | None:
+    """Offset just after the pixel data (and an embedded colour profile), from the headers.
+
+    The file-size field is not trusted for this (whoever appends data can set it to cover
+    that data too); it is used only when the pixel data's size cannot be worked out.
+    """
+    size = len(view)
+    if size < 26:
+        return None
+    declared, pixels, header_size = struct.unpack_from("<I4xII", view, 2)
+    fallback = declared if 14 + header_size <= declared <= size else None
+    if pixels < 14 + header_size:
+        return fallback
+    if header_size == 12:
+        width, height, _, bits = struct.unpack_from("<HHHH", view, 18)
+        compression = image_size = 0
+    elif 40 <= header_size <= 124 and size >= 14 + 40:
+        width, height, _, bits, compression, image_size = struct.unpack_from("<iiHHII", view, 18)
+    else:
+        return fallback
+    if compression in _BMP_UNCOMPRESSED and bits in (1, 2, 4, 8, 16, 24, 32, 48, 64):
+        stride = (bits * abs(width) + 31) // 32 * 4
+        end = pixels + stride * abs(height)
+    elif image_size:
+        end = pixels + image_size  # RLE, JPEG or PNG inside: the size the header states
+    else:
+        return fallback
+    if header_size >= 124 and size >= 14 + 124:
+        cs_type, profile, profile_size = struct.unpack_from("<I", view, 14 + 56) + struct.unpack_from(
+            "<II", view, 14 + 112
+        )
+        if cs_type == _BMP_EMBEDDED_PROFILE and profile_size:
+            end = max(end, 14 + profile + profile_size)
+    return end if end <= size else None
+
+
 def _benign_photo_trailer(kind: str, view) -> bool:
     """Extra pictures (depth maps), motion-photo videos and Samsung's SEFT metadata."""
     return kind in _BENIGN_PHOTO_TRAILERS or bytes(view[-4:]) == b"SEFT"
+
+
+_PICTURE_ENDS = {"png": png_end, "jpeg": jpeg_end, "gif": gif_end, "bmp": bmp_end}
 
 
 # --- shared ---------------------------------------------------------------------------

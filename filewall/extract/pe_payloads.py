@@ -39,7 +39,8 @@ from typing import TYPE_CHECKING
 
 from ..registry import Child, extractor
 from . import _tools
-from .overlay import _archive_after, overlay_start
+from ._pe_layout import MAX_SECTIONS, raw_sections, read_headers, size_of_headers
+from .overlay import _archive_after, _Range, overlay_start
 
 if TYPE_CHECKING:
     from ..content import Content
@@ -64,7 +65,6 @@ MAX_AUTOIT_DATA = 4 * MiB
 MAX_AUTOIT_FILES = 256
 
 _MACHINES = {0x14C, 0x8664, 0xAA64, 0x1C0, 0x1C4, 0x200, 0xA641, 0x1C2, 0xEBC}
-_MAX_SECTIONS = 96
 _SECURITY_INDEX = 4
 
 # The library logs every "not AutoIt" and CRC mismatch at error level; its findings reach
@@ -117,19 +117,15 @@ def embedded_size(view, start: int, bound: int) -> int | None:
     ``bound``: tiny hand-made programs declare more header than they have) and of an
     Authenticode table that follows; every section must end by ``bound``.
     """
-    if start + 0x40 > bound:
+    headers = read_headers(view, start, bound)
+    if headers is None or not 0x40 <= headers.e_lfanew <= 0x1000:
         return None
-    e_lfanew = struct.unpack_from("<I", view, start + 0x3C)[0]
-    header = start + e_lfanew
+    sections, optional_size, optional = headers.sections, headers.optional_size, headers.optional
     if (
-        not 0x40 <= e_lfanew <= 0x1000
-        or header + 24 > bound
-        or bytes(view[header : header + 4]) != b"PE\x00\x00"
+        headers.machine not in _MACHINES
+        or not 1 <= sections <= MAX_SECTIONS
+        or not headers.characteristics & 0x0002
     ):
-        return None
-    machine, sections, _, _, _, optional_size, flags = struct.unpack_from("<HHIIIHH", view, header + 4)
-    optional = header + 24
-    if machine not in _MACHINES or not 1 <= sections <= _MAX_SECTIONS or not flags & 0x0002:
         return None
     if optional + optional_size > bound or optional_size < 0x60:
         return None
@@ -138,21 +134,19 @@ def embedded_size(view, start: int, bound: int) -> int | None:
     if magic not in (0x10B, 0x20B) or directories > optional + optional_size:
         return None
     (file_alignment,) = struct.unpack_from("<I", view, optional + 36)
-    (size_of_headers,) = struct.unpack_from("<I", view, optional + 60)
     if not file_alignment or file_alignment & (file_alignment - 1) or file_alignment > 0x10000:
         return None
-    table = optional + optional_size
+    table = headers.table
     if table + 40 * sections > bound:
         return None
     end = table + 40 * sections - start
-    for index in range(sections):
-        raw_size, raw_pointer = struct.unpack_from("<II", view, table + 40 * index + 16)
+    for raw_size, raw_pointer in raw_sections(view, headers, bound):
         if raw_size:
             end = max(end, raw_pointer + raw_size)
     if start + end > bound:
         return None  # cut short: not a complete program
     available = bound - start
-    end = max(end, min(size_of_headers, available))
+    end = max(end, min(size_of_headers(view, headers) or 0, available))
     entry = directories + 8 * _SECURITY_INDEX
     if struct.unpack_from("<I", view, directories - 4)[0] > _SECURITY_INDEX and entry + 8 <= table:
         cert_offset, cert_size = struct.unpack_from("<II", view, entry)
@@ -197,24 +191,6 @@ def _range_opener(view, start: int, end: int):
         return io.BufferedReader(_Range(view, start, end))
 
     return open_range
-
-
-class _Range(io.RawIOBase):
-    """A read-only stream over part of the parent's bytes."""
-
-    def __init__(self, view, start: int, end: int):
-        self._view, self._position, self._end = view, start, end
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        count = min(len(buffer), self._end - self._position)
-        if count <= 0:
-            return 0
-        buffer[:count] = self._view[self._position : self._position + count]
-        self._position += count
-        return count
 
 
 # --- InstallShield ----------------------------------------------------------------------

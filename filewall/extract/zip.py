@@ -30,11 +30,21 @@ members cannot turn into 300,000 key derivations.
 Damage: without a readable central directory (truncated download, bytes cut off) the
 members are recovered from their local headers, and ``file.corrupt`` says so; a member
 whose data ends early keeps what was read (:class:`~.compressed.SalvagingReader`).
+
+Smuggling: ``zipfile`` (like Windows and most scanners) reads only the central directory,
+while streaming unzippers read local headers front to back. Local headers that no
+directory entry covers (a second zip glued before or after, an entry dropped from the
+directory, one hidden in the archive comment) are found by :class:`_Layout`, which
+searches only the gaps between listed members: the zip gets ``archive.hidden_member``
+and each hidden member is yielded (``info["hidden"]``) and scanned. A member whose local
+header names it differently from the directory gets ``archive.name_mismatch`` and is
+read from its local header (``zipfile`` refuses it).
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import struct
 import subprocess
@@ -48,6 +58,7 @@ import pyzipper
 
 from ..engine import ExtractError
 from ..registry import Child, extractor
+from ..text import visible_name
 from . import _deflate64, _tools
 from ._passwords import Candidate, candidates, remember, remembered, source_params, zip_encodings
 from .compressed import SalvagingReader, damage_recorder, describe_error
@@ -56,6 +67,8 @@ if TYPE_CHECKING:
     from ..content import Content
     from ..engine import ScanContext
     from ..model import Node
+
+log = logging.getLogger(__name__)
 
 #: Methods ``zipfile`` reads here: stored, deflate, deflate64 (patched), bzip2, lzma.
 SUPPORTED_METHODS = frozenset({0, 8, 9, 12, 14})
@@ -70,6 +83,7 @@ _EXTRA_UNICODE_PATH = 0x7075
 _LOCAL_HEADER = b"PK\x03\x04"
 _END_OF_DIRECTORY = b"PK\x05\x06"
 _ZIP64_LOCATOR = b"PK\x06\x07"
+_DATA_DESCRIPTOR = b"PK\x07\x08"
 
 #: Bytes read from a member to confirm that a password really decrypts it (ZipCrypto's
 #: one-byte check lets 1 wrong password in 256 through; the data then fails to inflate).
@@ -84,6 +98,9 @@ _MAX_LINK_TARGET = 4096
 #: walked lazily instead, so a forged zip64 count cannot make ``zipfile`` build millions
 #: of objects up front.
 _MAX_DIRECTORY_ENTRIES = 65_535
+#: Local-header signatures looked at between listed members (a gap full of ``PK\3\4``
+#: costs no more than this).
+_MAX_HIDDEN_CANDIDATES = 200_000
 #: Plausible non-ASCII characters in a GB18030-decoded name: CJK ideographs, CJK and
 #: full-width punctuation, kana, general punctuation (“” … —), circled numbers, ·, and the
 #: accented Latin, Greek and Cyrillic letters GB2312 also has.
@@ -109,9 +126,27 @@ def zip_members(node: Node, content: Content, ctx: ScanContext) -> Iterator[Chil
             yield from _recover(reader, unusable)
             return
         with archive:
+            layout = _Layout.of(content, archive, ctx)
+            hidden = layout.hidden_members() if layout else []
+            if hidden:
+                _report_hidden(node, ctx, hidden, layout.second_directory)
             for index, info in enumerate(archive.infolist()):
-                if not info.is_dir():
+                if info.is_dir():
+                    continue
+                local = layout.local_name_differs(info) if layout else None
+                if local is None:
                     yield reader.child(info, _DirectoryOpener(archive, reader, index))
+                    continue
+                # zipfile refuses such a member; its bytes are read from the local header.
+                local_name, data_offset = local
+                child = reader.child(info, _LocalHeaderOpener(content, data_offset, True))
+                child.info["local_name"] = local_name
+                child.facts.append(("archive.name_mismatch", {"local_name": visible_name(local_name)}))
+                yield child
+            for info, raw_name, opener in hidden:
+                child = reader.child(info, opener, raw_name)
+                child.info.update(hidden=True, offset=info.header_offset)
+                yield child
     finally:
         reader.close()
         stream.close()  # zipfile leaves a file object it was given open
@@ -529,28 +564,39 @@ def _local_headers(content: Content, view, limit: int) -> Iterator[tuple[zipfile
     position = 0
     for _ in range(limit):
         position = view.find(_LOCAL_HEADER, position)
-        if position < 0 or position + 30 > len(view):
+        if position < 0:
             return
-        fields = struct.unpack_from("<HHHHHIIIHH", view, position + 4)
-        _, flags, method, raw_time, raw_date, crc, packed, size, name_length, extra_length = fields
-        raw_name = bytes(view[position + 30 : position + 30 + name_length])
-        extra = bytes(view[position + 30 + name_length : position + 30 + name_length + extra_length])
-        data_offset = position + 30 + name_length + extra_length
-        if data_offset > len(view):
+        found = _local_header_at(content, view, position)
+        if found is None:
             return
-        packed, size = _zip64_sizes(extra, packed, size)
-        sizes_known = not (flags & _FLAG_DATA_DESCRIPTOR and packed == 0)
-        info = _local_info(raw_name, flags, method, raw_time, raw_date, extra, position)
-        if sizes_known:
-            info.CRC, info.compress_size, info.file_size = crc, packed, size
-        else:
-            # Streamed member (sizes only in a trailing descriptor): deflate and friends
-            # end by themselves; read to the end of the file at most, without a CRC.
-            info.compress_size = len(view) - data_offset
-            info.file_size = len(view) * 1024
-        yield info, raw_name, _LocalHeaderOpener(content, data_offset, sizes_known)
-        position = data_offset + (packed if sizes_known else 0)
-        position = max(position, data_offset)
+        info, raw_name, opener, position = found
+        yield info, raw_name, opener
+
+
+def _local_header_at(content: Content, view, position: int):
+    """The member whose local header starts at ``position``: ``(info, raw name, opener,
+    where the next header may start)``, or None when the header is cut off."""
+    if position + 30 > len(view):
+        return None
+    fields = struct.unpack_from("<HHHHHIIIHH", view, position + 4)
+    _, flags, method, raw_time, raw_date, crc, packed, size, name_length, extra_length = fields
+    raw_name = bytes(view[position + 30 : position + 30 + name_length])
+    extra = bytes(view[position + 30 + name_length : position + 30 + name_length + extra_length])
+    data_offset = position + 30 + name_length + extra_length
+    if data_offset > len(view):
+        return None
+    packed, size = _zip64_sizes(extra, packed, size)
+    sizes_known = not (flags & _FLAG_DATA_DESCRIPTOR and packed == 0)
+    info = _local_info(raw_name, flags, method, raw_time, raw_date, extra, position)
+    if sizes_known:
+        info.CRC, info.compress_size, info.file_size = crc, packed, size
+    else:
+        # Streamed member (sizes only in a trailing descriptor): deflate and friends
+        # end by themselves; read to the end of the file at most, without a CRC.
+        info.compress_size = len(view) - data_offset
+        info.file_size = len(view) * 1024
+    following = max(data_offset + (packed if sizes_known else 0), data_offset)
+    return info, raw_name, _LocalHeaderOpener(content, data_offset, sizes_known), following
 
 
 def _local_info(
@@ -573,6 +619,137 @@ def _zip64_sizes(extra: bytes, packed: int, size: int) -> tuple[int, int]:
         if tag == _EXTRA_ZIP64 and len(body) >= 16:
             size, packed = struct.unpack_from("<QQ", body, 0)
     return packed, size
+
+
+# -- smuggling: members the central directory does not list ----------------------------------
+class _Layout:
+    """Where each listed member lies in the file, to find local headers nothing lists.
+
+    ``zipfile`` (and Windows, 7-Zip, most scanners) read only the central directory;
+    other tools (streaming unzippers, some mail gateways, Java's ``ZipInputStream``)
+    read local headers front to back. A member whose local header nobody lists (a second
+    zip glued before or after, a directory rewritten to drop an entry) is unpacked by
+    the latter and seen by none of the former. The file is cut into the spans that the
+    listed members (header and data, from the directory's own sizes, so zip64 and data
+    descriptors need nothing special) and the directory itself cover; only the gaps
+    between them are searched, front to back, so the cost is the size of the gaps, once.
+    """
+
+    def __init__(self, content: Content, archive: zipfile.ZipFile, ctx: ScanContext):
+        self.content, self.view, self.ctx = content, content.view(), ctx
+        view = self.view
+        self.second_directory = False
+        #: header offset -> (local raw name, data offset) for each listed member.
+        self._local: dict[int, tuple[bytes, int]] = {}
+        spans = []
+        for info in archive.infolist():
+            local = self._read_local(info.header_offset)
+            if local is None:
+                continue  # zipfile reports it when the member is opened
+            self._local[info.header_offset] = local
+            end = local[1] + info.compress_size
+            if info.flag_bits & _FLAG_DATA_DESCRIPTOR:
+                end += self._descriptor_length(end, info)
+            spans.append((info.header_offset, end))
+        end_record = _end_record(view)
+        directory_end = end_record + 22 if end_record is not None else len(view)
+        spans.append((archive.start_dir, max(archive.start_dir, directory_end)))
+        spans.sort()
+        self.gaps: list[tuple[int, int]] = []
+        position = 0
+        for start, end in spans:
+            if start > position:
+                self.gaps.append((position, start))
+            position = max(position, end)
+        if position < len(view):
+            self.gaps.append((position, len(view)))
+
+    @classmethod
+    def of(cls, content: Content, archive: zipfile.ZipFile, ctx: ScanContext) -> _Layout | None:
+        """The layout, or None when a forged directory upsets even this (the members
+        are then read as before, the error is logged)."""
+        try:
+            return cls(content, archive, ctx)
+        except (struct.error, ValueError, TypeError, OverflowError):
+            log.debug("zip layout unreadable", exc_info=True)
+            return None
+
+    def _read_local(self, offset: int) -> tuple[bytes, int] | None:
+        view = self.view
+        if offset < 0 or offset + 30 > len(view) or view[offset : offset + 4] != _LOCAL_HEADER:
+            return None
+        name_length, extra_length = struct.unpack_from("<HH", view, offset + 26)
+        raw = bytes(view[offset + 30 : offset + 30 + name_length])
+        return raw, offset + 30 + name_length + extra_length
+
+    def _descriptor_length(self, at: int, info: zipfile.ZipInfo) -> int:
+        sizes = 16 if info.compress_size >= 0xFFFFFFFF or info.file_size >= 0xFFFFFFFF else 8
+        signed = self.view[at : at + 4] == _DATA_DESCRIPTOR
+        return (4 if signed else 0) + 4 + sizes
+
+    def local_name_differs(self, info: zipfile.ZipInfo) -> tuple[str, int] | None:
+        """(local name, data offset) when the local header names the member differently."""
+        local = self._local.get(info.header_offset)
+        if local is None or local[0] == _raw_name(info):
+            return None
+        return decode_zip_name(local[0], info.flag_bits)[0], local[1]
+
+    def hidden_members(self) -> list[tuple[zipfile.ZipInfo, bytes, _Opener]]:
+        """Members with a plausible local header in a gap, at most ``max_members``."""
+        view, limit = self.view, self.ctx.limits.max_members
+        found: list[tuple[zipfile.ZipInfo, bytes, _Opener]] = []
+        candidates = 0
+        for gap_start, gap_end in self.gaps:
+            if view.find(_END_OF_DIRECTORY, gap_start, gap_end) >= 0:
+                self.second_directory = True
+            position = gap_start
+            while len(found) < limit and candidates < _MAX_HIDDEN_CANDIDATES:
+                position = view.find(_LOCAL_HEADER, position, gap_end)
+                if position < 0:
+                    break
+                candidates += 1
+                if candidates % 1024 == 0:
+                    self.ctx.check_time()
+                member = _local_header_at(self.content, view, position)
+                if member is None or not _plausible_local(view, position, member[1], member[0]):
+                    position += 4
+                    continue
+                info, raw_name, opener, following = member
+                if not info.filename.endswith("/"):
+                    found.append((info, raw_name, opener))
+                # Skip the member's data (a stored zip inside it is its own business) when
+                # its size is known and it stays inside the gap.
+                position = following if following <= gap_end else position + 4
+        return found
+
+
+def _plausible_local(view, position: int, raw_name: bytes, info: zipfile.ZipInfo) -> bool:
+    """A real local header, not four bytes that merely spell its signature."""
+    version = struct.unpack_from("<H", view, position + 4)[0]
+    return (
+        (version & 0xFF) < 100
+        and info.compress_type in METHOD_NAMES
+        and 0 < len(raw_name) <= 4096
+        and b"\x00" not in raw_name
+    )
+
+
+def _end_record(view) -> int | None:
+    """Offset of the end-of-central-directory record ``zipfile`` reads (the last one)."""
+    position = view.rfind(_END_OF_DIRECTORY, max(0, len(view) - 22 - 65535))
+    return position if position >= 0 else None
+
+
+def _report_hidden(node: Node, ctx: ScanContext, hidden: list, second_directory: bool) -> None:
+    names = [visible_name(decode_zip_name(raw, info.flag_bits, info.extra)[0]) for info, raw, _ in hidden]
+    shown = ", ".join(names[:5]) + (f" … (+{len(names) - 5})" if len(names) > 5 else "")
+    ctx.fact(
+        node,
+        "archive.hidden_member",
+        count=len(names),
+        names=shown,
+        second_directory=second_directory,
+    )
 
 
 # -- 7-Zip for methods Python cannot read ---------------------------------------------------------
@@ -652,17 +829,24 @@ class _SevenZipMember:
     def _run(self, archive: str, password: str) -> str | None:
         out_path, error_path = archive + ".out", archive + ".err"
         budget = min(self.ctx.limits.max_file_size, self.ctx.remaining_bytes()) + 1
-        command = [self.tool, "e", "-so", "-y", "-bd", f"-p{password}", archive]
+        try:
+            # The password goes to 7-Zip's stdin, never its argv (readable by every user).
+            switch, secret = _tools.sevenzip_password(password)
+        except _tools.ToolError as error:
+            self.error = str(error)
+            return None
+        command = [self.tool, "e", "-so", "-y", "-bd", "-sccUTF-8", *switch, "--", archive]
         with open(out_path, "wb") as out, open(error_path, "wb") as errors:
             process = subprocess.Popen(
                 command,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL if secret is None else subprocess.PIPE,
                 stdout=out,
                 stderr=errors,
                 env=_tools._env(),  # same clean UTF-8 environment as every other helper run
                 start_new_session=os.name == "posix",
             )
             try:
+                _tools._feed(process, secret)
                 status = _wait_bounded(process, out_path, budget, self.ctx)
             finally:
                 if process.poll() is None:
