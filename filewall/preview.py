@@ -4,12 +4,14 @@
   EPS or anything that calls out to another program), within a pixel budget checked from
   the header before any decoding, and re-encoded as small PNG thumbnails. The browser only
   ever receives our PNG, never the customer's bytes.
-- Documents (Word, Excel, PowerPoint, PDF) and text files (TXT, CSV, HTML, SVG, scripts …)
-  become plain text: the first :data:`MAX_TEXT_CHARS` characters, with the encoding
-  detected (UTF-8, GBK/GB18030, then charset-normalizer). OOXML is read straight from its
-  XML with ``zipfile`` + ``ElementTree``, every member and every byte bounded; PDFs by
-  pypdf, page by page within a page and time budget. HTML and SVG are *text* here: the page
-  shows their source, it never renders them.
+- Documents (Word, Excel, PowerPoint: 97-2003 and Open XML; PDF; RTF; OpenDocument) and
+  text files (TXT, CSV, HTML, SVG, scripts …) become plain text: the first
+  :data:`MAX_TEXT_CHARS` characters, with the encoding detected (UTF-8, GBK/GB18030, then
+  charset-normalizer). OOXML is read straight from its XML with ``zipfile`` +
+  ``ElementTree``, every member and every byte bounded; PDFs by pypdf, page by page within
+  a page and time budget; the legacy formats (.doc/.xls/.ppt, RTF, odt/ods/odp) by
+  :mod:`filewall._legacy_text`, within the same kind of limits. HTML and SVG are *text*
+  here: the page shows their source, it never renders them.
 - :func:`visible_tree` prepares a report's tree for the page: every name as it really is
   (bidi and invisible characters made visible), split so the extension Windows would use
   can be highlighted.
@@ -67,6 +69,8 @@ IMAGE_FORMATS = {
     "ico": "ICO",
     "webp": "WEBP",
 }
+#: Documents whose text is extracted: Office Open XML, PDF, Office 97-2003 (OLE), RTF, ODF.
+DOCUMENT_KINDS = frozenset({"ooxml", "pdf", "ole", "rtf", "odf"})
 #: Content kinds shown as their text (sources are shown, never rendered).
 TEXT_KINDS = frozenset({"text", "html", "svg", "xml", "email", "url", "reg", "hta", "uuencode", "slk"})
 
@@ -134,7 +138,7 @@ def build_preview(node: Any, content: Any) -> dict[str, Any] | None:
     """
     try:
         kind = getattr(node, "kind", "") or ""
-        if kind not in IMAGE_FORMATS and kind not in TEXT_KINDS and kind not in ("ooxml", "pdf"):
+        if kind not in IMAGE_FORMATS and kind not in TEXT_KINDS and kind not in DOCUMENT_KINDS:
             return None
         if getattr(node, "truncated", False) or getattr(content.outcome, "truncated", False):
             return _note("truncated")
@@ -144,6 +148,8 @@ def build_preview(node: Any, content: Any) -> dict[str, Any] | None:
             return ooxml_preview(content, getattr(node, "mime", ""))
         if kind == "pdf":
             return pdf_preview(content)
+        if kind in ("ole", "rtf", "odf"):
+            return legacy_preview(content, kind)
         return text_preview(content.head(MAX_TEXT_BYTES), fmt=kind)
     except Exception as error:  # never let a hostile file break the scan or the page
         log.debug("preview failed for %s", getattr(node, "path", "?"), exc_info=True)
@@ -516,6 +522,51 @@ def _sheets(archive: zipfile.ZipFile, names: set[str]) -> list[tuple[str, str]]:
     return sheets[:MAX_PARTS]
 
 
+# -- Office 97-2003, RTF, OpenDocument ---------------------------------------------------------
+
+
+def legacy_preview(content: Any, kind: str) -> dict[str, Any] | None:
+    """Text of a Word/Excel/PowerPoint 97-2003 file (``kind`` "ole"), an RTF document or an
+    OpenDocument file (``kind`` "odf"): see :mod:`filewall._legacy_text`.
+
+    None for an OLE file that is not a Word, Excel or PowerPoint document.
+    """
+    from . import _legacy_text as legacy
+
+    if content.size > legacy.MAX_LEGACY_BYTES and kind != "rtf":
+        return _note("too_large")
+    try:
+        if kind == "rtf":
+            data = content.head(legacy.MAX_LEGACY_BYTES)
+            text, truncated = legacy.rtf_text(data)
+            fmt, truncated = "rtf", truncated or content.size > len(data)
+        elif kind == "odf":
+            with content.open() as stream:
+                try:
+                    archive = zipfile.ZipFile(stream)
+                except Exception as error:
+                    return _note("bad_document", reason=_short(error))
+                with archive:
+                    text, fmt, truncated = legacy.odf_text(archive)
+        else:
+            with content.open() as stream:
+                result = legacy.ole_text(stream, lambda: bytes(content.view()))
+            if result is None:
+                return None
+            text, fmt, truncated = result
+    except legacy.Encrypted:
+        return _note("encrypted")
+    except legacy.TooLarge:
+        return _note("too_large")
+    except legacy.Damaged as error:
+        return _note("bad_document", reason=str(error)[:200])
+    except (MemoryError, RecursionError) as error:
+        return _note("bad_document", reason=_short(error))
+    if not text.strip():
+        return _note("empty")
+    return _text_result(text, "", fmt, truncated=truncated)
+
+
 # -- PDF --------------------------------------------------------------------------------------
 
 
@@ -754,6 +805,7 @@ __all__ = [
     "text_preview",
     "ooxml_preview",
     "pdf_preview",
+    "legacy_preview",
     "decode_text",
     "clean_text",
     "name_parts",

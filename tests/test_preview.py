@@ -31,6 +31,7 @@ from filewall.preview import (
     preview_png_path,
     visible_tree,
 )
+from filewall.service.i18n import Translator
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -177,6 +178,7 @@ def test_programs_get_no_preview(pe_bytes):
 
 def test_docx_text():
     import docx
+
     document = docx.Document()
     document.add_heading("退货申请", level=1)
     document.add_paragraph("订单号 1001，商品有质量问题。")
@@ -190,6 +192,7 @@ def test_docx_text():
 
 def test_xlsx_text():
     import openpyxl
+
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.title = "订单"
@@ -208,6 +211,7 @@ def test_xlsx_text():
 
 def test_pptx_text():
     import pptx
+
     deck = pptx.Presentation()
     for number in (1, 2):
         slide = deck.slides.add_slide(deck.slide_layouts[1])
@@ -361,3 +365,323 @@ def test_a_failing_hook_never_breaks_the_scan():
 
     report = scan_bytes(picture("PNG", size=(10, 10)), "a.png", ScanOptions(on_node=hook))
     assert report.verdict.value == "clean"
+
+
+# -- legacy documents: Word/Excel/PowerPoint 97-2003, RTF, OpenDocument --------------------------
+#
+# The Office 97-2003 files are real ones: oletools 0.60.2's test data (from its sdist on
+# PyPI, see _docs.py) and ClamAV's clam.ppt (Debian clamav-testfiles). Damaged variants
+# are those files with a stream overwritten in place by olefile. RTF and OpenDocument
+# files are written here, byte for byte as Word/WPS and LibreOffice write them.
+
+
+@pytest.fixture(scope="module")
+def ole_data():
+    from _docs import oletools_data
+
+    return oletools_data()
+
+
+def from_zip(path) -> bytes:
+    from _docs import from_protected_zip
+
+    return from_protected_zip(path)[1]
+
+
+def overwrite_stream(tmp_path, source, stream: str, change) -> bytes:
+    """``source`` (a real OLE file) with ``stream`` replaced by ``change(old)`` (same size)."""
+    import olefile
+
+    copy = tmp_path / source.name
+    copy.write_bytes(source.read_bytes())
+    with olefile.OleFileIO(str(copy), write_mode=True) as ole:
+        old = ole.openstream(stream).read()
+        new = change(old)
+        assert len(new) == len(old)
+        ole.write_stream(stream, new)
+    return copy.read_bytes()
+
+
+def test_doc_text_through_the_piece_table(ole_data):
+    preview = preview_of((ole_data / "msodde" / "harmless-clean.doc").read_bytes(), "clean.doc")
+    assert preview["kind"] == "text" and preview["format"] == "doc", preview
+    text = preview["text"]
+    assert text.startswith("Test\n\nThis is a harmless test document.\n")
+    assert "we add some ünicöde-ßtringß and different text sizes" in text  # compressed (cp1252) pieces
+    # Field instructions (here DDEAUTO / DDE commands) are not text; their results are.
+    dde = preview_of((ole_data / "msodde" / "dde-test-from-office2016.doc").read_bytes(), "dde.doc")
+    assert "Hope this works." in dde["text"] and "End-of-field" in dde["text"]
+    assert "DDE" not in dde["text"].replace("dde", "") and "\x13" not in dde["text"]
+
+
+def test_doc_utf16_pieces_korean(ole_data):
+    data = from_zip(ole_data / "msodde" / "dde-test-from-office2013-utf_16le-korean.doc.zip")
+    preview = preview_of(data, "korean.doc")
+    assert preview["kind"] == "text" and preview["format"] == "doc"
+    assert preview["text"] == "Testing DDE in word\n!수식 끝이 잘못되었습니다.\nkijeong\n"
+
+
+def test_xls_text(ole_data):
+    preview = preview_of((ole_data / "oleobj" / "embedded-simple-2007.xls").read_bytes(), "book.xls")
+    assert preview["kind"] == "text" and preview["format"] == "xls", preview
+    text = preview["text"]
+    assert text.startswith("== Tabelle1 ==\nThis spreadsheet contains an embedded object\n")
+    assert "Have fun parsing :-)" in text and text.index("== Tabelle2 ==") > text.index("Have fun")
+
+
+def test_ppt_text(ole_data):
+    preview = preview_of((ole_data / "oleobj" / "embedded-simple-2007.ppt").read_bytes(), "deck.ppt")
+    assert preview["kind"] == "text" and preview["format"] == "ppt", preview
+    assert preview["text"] == (
+        "Embedded Objects\nThis slide contains an embedded object\nIt is a simple harmless ASCII text file\n"
+    )
+    with open("/usr/share/clamav-testfiles/clam.ppt", "rb") as handle:
+        clam = preview_of(handle.read(), "clam.ppt")
+    assert clam["kind"] == "text" and "This is a ClamAV test file with embedded clam.exe" in clam["text"]
+
+
+@pytest.mark.parametrize("name", ["encrypted.doc", "encrypted.xls", "encrypted.ppt"])
+def test_encrypted_office_97_gives_the_encrypted_note(ole_data, name):
+    preview = preview_of((ole_data / "encrypted" / name).read_bytes(), name)
+    assert preview["kind"] == "error" and preview["note"] == "encrypted", preview
+    assert "password" in preview["message"] and "密码" in preview["message_zh"]
+
+
+def _fcclx_far_away(word: bytes) -> bytes:
+    return word[:0x1A2] + struct.pack("<I", 0x7FFFFFF0) + word[0x1A6:]
+
+
+@pytest.mark.parametrize(
+    ("member", "stream", "change"),
+    [
+        ("msodde/harmless-clean.doc", "WordDocument", _fcclx_far_away),
+        ("oleobj/embedded-simple-2007.xls", "Workbook", lambda old: b"\x00" * len(old)),
+        ("oleobj/embedded-simple-2007.ppt", "PowerPoint Document", lambda old: b"\xff" * len(old)),
+    ],
+)
+def test_damaged_office_97_gives_a_note(ole_data, tmp_path, member, stream, change):
+    source = ole_data / member
+    data = overwrite_stream(tmp_path, source, stream, change)
+    preview = preview_of(data, source.name)
+    assert preview["kind"] == "error" and preview["note"] == "bad_document", preview
+    assert preview["message"].startswith("No text could be read") and preview["message_zh"]
+    cut = preview_of(source.read_bytes()[:1536], source.name)  # the OLE header and little else
+    assert cut["kind"] == "error", cut
+
+
+def rtf_escaped(text: str, encoding: str = "gbk") -> str:
+    """Non-ASCII characters as ``\\'hh`` escapes of their bytes (what Word writes)."""
+    return "".join(
+        char if char.isascii() else "".join(f"\\'{byte:02x}" for byte in char.encode(encoding))
+        for char in text
+    )
+
+
+def test_rtf_gbk_unicode_and_skipped_groups():
+    rtf = (
+        r"{\rtf1\ansi\ansicpg936\deff0\uc1"
+        r"{\fonttbl{\f0\fnil\fcharset134 " + rtf_escaped("宋体") + r";}{\f1\fswiss\fcharset0 Arial;}}"
+        r"{\colortbl;\red255\green0\blue0;}{\stylesheet{\s0 Normal SECRETSTYLE;}}"
+        r"{\info{\title SECRETTITLE}{\author SECRETAUTHOR}}{\*\generator SECRETGEN;}"
+        r"{\*\themedata 504b0304 SECRETTHEME}"
+        "\r\n\\pard\\plain\\f0 " + rtf_escaped("您好，这是订单") + r" 8866" + rtf_escaped("。") + "\\par\r\n"
+        r"\f1 Unicode \u36864?\u-28672?\u36135?, emoji \u-10179?\u-8704? ok\par"
+        r"{\uc2 \u35746\'b6\'a9\u21333\'b5\'a5}\tab tab\line next\~line\par"
+        r"{\field{\*\fldinst HYPERLINK \"http://fldinst.invalid/\"}{\fldrslt "
+        + rtf_escaped("点击这里")
+        + "}}\\par "
+        r"{\pict\pngblip\picw10\pich10 89504e470d0a1a0a SECRETPICT}"
+        r"{\object\objemb{\*\objclass Package}{\*\objdata 01050000 SECRETOBJ}}"
+        r"raw {\*\bkmkstart b1}\bin6 {}\par}after \{braces\} \\ end\par}"
+    ).encode("ascii")
+    preview = preview_of(rtf, "订单.rtf")
+    assert preview["kind"] == "text" and preview["format"] == "rtf", preview
+    assert preview["text"] == (
+        "您好，这是订单 8866。\n"
+        "Unicode 退退货, emoji 😀 ok\n"
+        "订单\ttab\nnext\u00a0line\n"
+        "点击这里\n"
+        "raw after {braces} \\ end\n"
+    )
+    assert "SECRET" not in preview["text"] and "fldinst" not in preview["text"]
+
+
+def test_rtf_font_charset_decides_the_code_page():
+    # WPS and older writers: ANSI document, Chinese in a GB2312 font (\fcharset134).
+    rtf = (
+        r"{\rtf1\ansi\ansicpg1252\deff0{\fonttbl{\f0\froman\fcharset0 Times New Roman;}"
+        r"{\f1\fnil\fcharset134 SimSun;}}"
+        r"\f0 Caf" + rtf_escaped("é", "cp1252") + r" \f1 " + rtf_escaped("退货申请") + r"\par}"
+    ).encode("ascii")
+    preview = preview_of(rtf, "wps.rtf")
+    assert preview["kind"] == "text" and preview["text"] == "Café 退货申请\n"
+
+
+def test_rtf_real_specification_is_cut(ole_data):
+    data = (ole_data / "msodde" / "RTF-Spec-1.7.rtf").read_bytes()
+    started = time.perf_counter()
+    preview = preview_of(data, "spec.rtf")
+    assert time.perf_counter() - started < 5
+    assert preview["kind"] == "text" and preview["truncated"]
+    assert len(preview["text"]) == MAX_TEXT_CHARS
+    assert "Rich Text Format (RTF) Specification" in preview["text"] and "\\" not in preview["text"][:2000]
+
+
+def test_rtf_damaged_or_bomb_gives_a_note():
+    cut = preview_of(rb"{\rtf1\ansi{\fonttbl{\f0\fnil Arial;}}{\pict 89504e47", "cut.rtf")
+    assert cut["kind"] == "error" and cut["note"] == "empty"
+    deep = b"{\\rtf1 " + b"{" * 300_000 + b"deep" + b"}" * 300_000 + b"}"
+    started = time.perf_counter()
+    preview = preview_of(deep, "deep.rtf")
+    assert time.perf_counter() - started < 5
+    assert preview["kind"] == "text" and preview["text"] == "deep"
+
+
+ODF_NS = (
+    'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+    'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" '
+    'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+    'xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0" '
+    'xmlns:presentation="urn:oasis:names:tc:opendocument:xmlns:presentation:1.0"'
+)
+
+
+def odf_package(kind: str, body: str | bytes, manifest_extra: str = "") -> bytes:
+    """An OpenDocument package as LibreOffice writes it: ``mimetype`` first and stored."""
+    content = (
+        body
+        if isinstance(body, bytes)
+        else (
+            f'<?xml version="1.0" encoding="UTF-8"?><office:document-content {ODF_NS} office:version="1.3">'
+            f"<office:body>{body}</office:body></office:document-content>"
+        ).encode()
+    )
+    manifest = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" '
+        'manifest:version="1.3">'
+        f'<manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.{kind}"/>'
+        '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"'
+        + (f">{manifest_extra}</manifest:file-entry>" if manifest_extra else "/>")
+        + "</manifest:manifest>"
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(zipfile.ZipInfo("mimetype"), f"application/vnd.oasis.opendocument.{kind}",
+                         compress_type=zipfile.ZIP_STORED)  # fmt: skip
+        archive.writestr("content.xml", content)
+        archive.writestr("META-INF/manifest.xml", manifest)
+    return out.getvalue()
+
+
+ODT_BODY = (
+    "<office:text><text:tracked-changes><text:changed-region><text:deletion>"
+    "<text:p>DELETED TEXT</text:p></text:deletion></text:changed-region></text:tracked-changes>"
+    '<text:h text:outline-level="1">退货申请</text:h>'
+    '<text:p>订单号<text:s text:c="3"/>1001<text:tab/>连衣裙<text:line-break/>'
+    "第二行 <text:span>加粗</text:span>结束</text:p>"
+    "<table:table><table:table-row><table:table-cell><text:p>商品</text:p></table:table-cell>"
+    "<table:table-cell><text:p>数量</text:p></table:table-cell></table:table-row></table:table>"
+    "<text:p>Please refund.</text:p></office:text>"
+)
+
+
+def test_odt_text():
+    preview = preview_of(odf_package("text", ODT_BODY), "退货.odt")
+    assert preview["kind"] == "text" and preview["format"] == "odt", preview
+    assert preview["text"] == "退货申请\n订单号   1001\t连衣裙\n第二行 加粗结束\n商品\t数量\nPlease refund.\n"
+
+
+def test_ods_and_odp_text():
+    ods = (
+        '<office:spreadsheet><table:table table:name="订单">'
+        "<table:table-row><table:table-cell><text:p>订单号</text:p></table:table-cell>"
+        '<table:table-cell table:number-columns-repeated="2"><text:p>商品</text:p></table:table-cell>'
+        '<table:table-cell table:number-columns-repeated="16000"/></table:table-row>'
+        '<table:table-row table:number-rows-repeated="1048000"><table:table-cell/></table:table-row>'
+        '<table:table-row><table:table-cell office:value-type="float" office:value="1001">'
+        "<text:p>1001</text:p></table:table-cell></table:table-row>"
+        '</table:table><table:table table:name="备注"><table:table-row><table:table-cell>'
+        "<text:p>请尽快发货</text:p></table:table-cell></table:table-row></table:table></office:spreadsheet>"
+    )
+    preview = preview_of(odf_package("spreadsheet", ods), "orders.ods")
+    assert preview["kind"] == "text" and preview["format"] == "ods", preview
+    assert preview["text"] == "== 订单 ==\n订单号\t商品\t商品\n1001\n\n== 备注 ==\n请尽快发货\n\n"
+    odp = (
+        "<office:presentation>"
+        + "".join(
+            f'<draw:page draw:name="p{number}"><draw:frame><draw:text-box><text:p>第 {number} 页 标题</text:p>'
+            f"<text:p>body text {number}</text:p></draw:text-box></draw:frame></draw:page>"
+            for number in (1, 2)
+        )
+        + "</office:presentation>"
+    )
+    deck = preview_of(odf_package("presentation", odp), "deck.odp")
+    assert deck["kind"] == "text" and deck["format"] == "odp"
+    assert deck["text"] == "— 1 —\n第 1 页 标题\nbody text 1\n— 2 —\n第 2 页 标题\nbody text 2\n"
+
+
+@pytest.mark.parametrize(
+    "name", ["embedded-simple-2007.odt", "embedded-simple-2007.ods", "embedded-simple-2007.odp"]
+)
+def test_real_opendocument_files(ole_data, name):
+    preview = preview_of((ole_data / "oleobj" / name).read_bytes(), name)
+    assert preview["kind"] == "text" and preview["format"] == name[-3:], preview
+    assert ("embedded" in preview["text"]) and "<" not in preview["text"]
+
+
+def test_odf_bombs_encryption_and_damage_give_notes():
+    started = time.perf_counter()
+    # A content.xml of 40 MB that deflates from ~40 KB: refused from its declared size.
+    huge = b"<office:document-content>" + b" " * (40 * 1024 * 1024) + b"</office:document-content>"
+    bomb = preview_of(odf_package("text", huge), "bomb.odt")
+    assert bomb["kind"] == "error" and bomb["note"] == "too_large", bomb
+    # The same, lying about its size in the central directory: reading stops at the lie.
+    data = bytearray(odf_package("text", huge))
+    entry = data.rfind(b"PK\x01\x02", 0, data.rfind(b"content.xml"))
+    struct.pack_into("<I", data, entry + 24, 1000)
+    liar = preview_of(bytes(data), "liar.odt")
+    assert liar["kind"] == "error", liar
+    # Entity expansion: the DTD is refused, nothing is expanded.
+    lol = (
+        '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY a "aaaaaaaaaa">'
+        + "".join(f'<!ENTITY {chr(98 + i)} "' + f"&{chr(97 + i)};" * 10 + '">' for i in range(8))
+        + f"]><office:document-content {ODF_NS}><office:body><office:text><text:p>&i;</text:p>"
+        "</office:text></office:body></office:document-content>"
+    ).encode()
+    entities = preview_of(odf_package("text", lol), "lol.odt")
+    assert entities["kind"] == "error" and entities["note"] == "empty"
+    assert time.perf_counter() - started < 10
+    # A password-protected document (LibreOffice's manifest: content.xml is encrypted).
+    sealed = odf_package(
+        "text",
+        bytes(range(256)) * 8,
+        '<manifest:encryption-data manifest:checksum-type="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0#sha256-1k" '
+        'manifest:checksum="AAAA"><manifest:algorithm manifest:algorithm-name="http://www.w3.org/2001/04/xmlenc#aes256-cbc" '
+        'manifest:initialisation-vector="AAAA"/></manifest:encryption-data>',
+    )
+    encrypted = preview_of(sealed, "sealed.odt")
+    assert encrypted["kind"] == "error" and encrypted["note"] == "encrypted", encrypted
+    # Cut in the middle: no central directory.
+    whole = odf_package("text", ODT_BODY)
+    cut = preview_of(whole[: len(whole) // 2], "cut.odt")
+    assert cut["kind"] == "error" and cut["note"] == "bad_document", cut
+
+
+def test_legacy_documents_inside_an_archive_get_previews(ole_data):
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("clean.doc", (ole_data / "msodde" / "harmless-clean.doc").read_bytes())
+        zipped.writestr("退货.odt", odf_package("text", ODT_BODY))
+        zipped.writestr("note.rtf", rb"{\rtf1\ansi\ansicpg936 " + rtf_escaped("请退款").encode() + b"\\par}")
+    collector = PreviewCollector()
+    report = scan_bytes(archive.getvalue(), "docs.zip", ScanOptions(on_node=collector))
+    previews = collector.indexed(report.tree)
+    by_name = {node.name: index for index, node in enumerate(report.tree.walk())}
+    assert "This is a harmless test document." in previews[by_name["clean.doc"]]["text"]
+    assert previews[by_name["退货.odt"]]["text"].startswith("退货申请\n")
+    assert previews[by_name["note.rtf"]]["text"] == "请退款\n"
+    # The desk names each of these formats for the agent, in both languages.
+    for name in ("clean.doc", "退货.odt", "note.rtf"):
+        fmt = previews[by_name[name]]["format"]
+        assert Translator("zh").format(fmt) != fmt and Translator("en").format(fmt) != fmt
