@@ -9,6 +9,7 @@ macOS and Linux); a worker that dies or is killed is replaced and its file gets 
 
 from __future__ import annotations
 
+import heapq
 import multiprocessing
 import os
 import sys
@@ -214,7 +215,8 @@ class _LargestFirst:
     def __init__(self, paths: Iterable[str], window: int):
         self._source = enumerate(paths)
         self._window = window
-        self._waiting: list[tuple[int, int, str]] = []  # (size, index, path)
+        #: A heap of (-size, index, path): the largest first, then the earliest.
+        self._waiting: list[tuple[int, int, str]] = []
 
     def take(self) -> tuple[int, str] | None:
         """The next task ``(index, path)``, or None when every path was handed out."""
@@ -223,11 +225,10 @@ class _LargestFirst:
             if item is None:
                 break
             index, path = item
-            self._waiting.append((_size(path), index, path))
+            heapq.heappush(self._waiting, (-_size(path), index, path))
         if not self._waiting:
             return None
-        largest = max(range(len(self._waiting)), key=lambda position: self._waiting[position][0])
-        _, index, path = self._waiting.pop(largest)
+        _, index, path = heapq.heappop(self._waiting)
         return index, path
 
 

@@ -304,11 +304,12 @@ class Blocklist:
             length = len(hex_digest)
             prefixes, rows = self._prefixes[length], self._rows[length]
             key = np.uint64(int.from_bytes(digest[:8], "big"))
-            low = int(np.searchsorted(prefixes, key, "left"))
-            high = int(np.searchsorted(prefixes, key, "right"))
-            for position in range(low, high):
+            position = int(prefixes.searchsorted(key))
+            # Walk the (almost always empty or one-long) run of equal prefixes.
+            while position < len(prefixes) and prefixes[position] == key:
                 if rows[position].tobytes() == digest:
                     return self.entries[int(self._entry_of[length][position])]
+                position += 1
         return None
 
     def _build(self, raw: dict[int, list[bytes]], entry_ids: dict[int, list[np.ndarray]]) -> None:
