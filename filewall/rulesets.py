@@ -45,6 +45,8 @@ from pathlib import Path
 import numpy as np
 import yara_x
 
+from .datadir import DATA_ENV, DataLayout
+
 DATA_DIR = Path(__file__).resolve().parent / "data"
 BUILTIN_RULES = DATA_DIR / "rules"
 BUILTIN_BLOCKLISTS = DATA_DIR / "blocklists"
@@ -115,9 +117,8 @@ def _expand(paths: Iterable[str | Path], suffixes: tuple[str, ...]) -> list[Path
 
 def _update_paths(kind: str, environ: dict[str, str] | None) -> list[Path]:
     """The verified platform update (``filewall update``): ``<data>/updates/{rules,blocklist}``."""
-    from .platform.updates import updates_dir  # imports nothing heavy
-
-    folder = updates_dir(environ=environ) / kind
+    layout = DataLayout.given(environ=environ)
+    folder = {"rules": layout.update_rules_dir, "blocklist": layout.update_blocklist_dir}[kind]
     return [folder] if folder.is_dir() else []
 
 
@@ -218,7 +219,7 @@ def _recent_listing(
         None if environ is None else tuple(sorted(environ.items())),
         os.environ.get(RULES_ENV),
         os.environ.get(BLOCKLIST_ENV),
-        os.environ.get("FILEWALL_DATA"),
+        os.environ.get(DATA_ENV),
     )
     now = time.monotonic()
     cached = _listings.get(key)

@@ -11,7 +11,8 @@ dangerous, and sweep for Trojans already planted.
   connections, with a terminal, JSON and HTML report.
 
 State (quarantine, logs) lives in one data folder: ``--data``, else ``FILEWALL_DATA``,
-else the platform's per-user data folder (the same rule as the support desk's).
+else the platform's per-user data folder — the support desk's rule, from
+:mod:`filewall.datadir` (its :class:`~filewall.datadir.DataLayout` names the sub-folders).
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import platformdirs
+from ..datadir import given_data_dir
 
 
 def data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """The data folder: ``explicit``, else ``$FILEWALL_DATA``, else the user data dir."""
-    chosen = explicit or os.environ.get("FILEWALL_DATA") or platformdirs.user_data_dir("filewall", appauthor=False)
-    return Path(chosen).expanduser().absolute()
+    """The data folder: ``explicit``, else ``$FILEWALL_DATA``, else the user data dir.
+
+    Made absolute against the working directory, but not resolved: unlike the desk's
+    (:func:`filewall.datadir.resolve_data_dir`), symlinks and ``..`` are kept as given.
+    """
+    return given_data_dir(explicit).absolute()

@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
+from ..datadir import DataLayout
 from ..store.models import Report, Shop
 from .campaigns import Alert, Campaign, ShopInfo, build_campaign, post_webhook
 from .correlate import AllowList, CorrelationConfig, Correlator
@@ -47,7 +48,7 @@ class PlatformSettings:
         table: dict[str, Any] = {}
         if data_dir is not None:
             try:
-                with open(Path(data_dir) / "config.toml", "rb") as handle:
+                with open(DataLayout(data_dir).config_file, "rb") as handle:
                     table = tomllib.load(handle).get("platform", {})
             except (FileNotFoundError, tomllib.TOMLDecodeError):
                 table = {}

@@ -45,6 +45,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..datadir import DataLayout
+
 FORMAT = 1
 HASH_KINDS = {"sha256": 64, "sha1": 40, "md5": 32}
 PROMOTABLE = (*HASH_KINDS, "yara")
@@ -57,13 +59,8 @@ class UpdateError(Exception):
 def updates_dir(
     data_dir: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None
 ) -> Path:
-    environ = os.environ if environ is None else environ
-    folder = data_dir or environ.get("FILEWALL_DATA")
-    if not folder:
-        import platformdirs
-
-        folder = platformdirs.user_data_dir("filewall", appauthor=False)
-    return Path(folder).expanduser() / "updates"
+    """``<data>/updates``, the data folder taken as given (not made absolute)."""
+    return DataLayout.given(data_dir, environ).updates_dir
 
 
 # -- keys ---------------------------------------------------------------------------------------
@@ -74,10 +71,7 @@ def load_signing_key(data_dir: str | os.PathLike[str]):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    path = Path(
-        os.environ.get("FILEWALL_UPDATE_SIGNING_KEY")
-        or Path(data_dir) / "platform" / "update_signing_key.pem"
-    )
+    path = Path(os.environ.get("FILEWALL_UPDATE_SIGNING_KEY") or DataLayout(data_dir).signing_key_file)
     if path.is_file():
         return serialization.load_pem_private_key(path.read_bytes(), password=None)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -314,7 +308,7 @@ def configured_public_key(data_dir: str | os.PathLike[str] | None = None) -> str
     value = os.environ.get("FILEWALL_UPDATE_PUBLIC_KEY")
     if value:
         return value
-    config = updates_dir(data_dir).parent / "config.toml"
+    config = DataLayout.given(data_dir).config_file
     try:
         with open(config, "rb") as handle:
             return (tomllib.load(handle).get("update") or {}).get("public_key")
@@ -365,8 +359,9 @@ def install(
     """Store a verified payload where :mod:`filewall.rulesets` reads it."""
     import yara_x
 
-    folder = updates_dir(data_dir)
-    state_path = folder / "state.json"
+    layout = DataLayout.given(data_dir)
+    folder = layout.updates_dir
+    state_path = layout.update_state_file
     current = 0
     if state_path.is_file():
         try:
@@ -391,13 +386,13 @@ def install(
         if re.fullmatch(r"[0-9a-f]{32}|[0-9a-f]{40}|[0-9a-f]{64}", value):
             label = re.sub(r"[\r\n]+", " ", str(item.get("label") or "platform"))
             lines.append(f"{value} {label}")
-    _write_atomic(folder / "blocklist" / "platform.txt", ("\n".join(lines) + "\n").encode("utf-8"))
+    _write_atomic(layout.update_blocklist_dir / "platform.txt", ("\n".join(lines) + "\n").encode("utf-8"))
     wanted = set()
     for rule in rules:
         name = f"platform-{int(rule['id'])}.yar"
         wanted.add(name)
-        _write_atomic(folder / "rules" / name, rule["text"].encode("utf-8"))
-    for old in (folder / "rules").glob("platform-*.yar"):
+        _write_atomic(layout.update_rules_dir / name, rule["text"].encode("utf-8"))
+    for old in layout.update_rules_dir.glob("platform-*.yar"):
         if old.name not in wanted:
             old.unlink()
     state = {"version": version, "issuer": payload.get("issuer"), "key_id": key, "created_at": payload.get("created_at"),
