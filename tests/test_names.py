@@ -433,3 +433,53 @@ def test_parse_name_windows_rules():
     parts = parse_name("报价单.PDF.exe ")
     assert (parts.ext, parts.stem, parts.entry.cls.id) == ("exe", "报价单.PDF", "program")
     assert parse_name("README").ext == ""
+
+
+# -- the other name of a zip member: its local header's --------------------------------------------
+def _renamed_in_directory(data: bytes, listed: str) -> bytes:
+    """A one-member zip whose directory lists the member as ``listed``; its local header
+    keeps the name it was written with (what streaming unzippers show)."""
+    end = data.rindex(b"PK\x05\x06")
+    offset = struct.unpack_from("<I", data, end + 16)[0]
+    name_length = struct.unpack_from("<H", data, offset + 28)[0]
+    name = listed.encode()
+    entry = data[offset : offset + 28] + struct.pack("<H", len(name)) + data[offset + 30 : offset + 46] + name
+    entry += data[offset + 46 + name_length : end]  # extra field and comment
+    eocd = bytearray(data[end:])
+    struct.pack_into("<I", eocd, 12, len(entry))
+    return data[:offset] + entry + bytes(eocd)
+
+
+@pytest.mark.parametrize(
+    ("local", "rule"),
+    [
+        ("照片.jpg.js", "name.double_extension"),
+        ("照片.js", "name.risky_extension"),
+        ("照片\u202egpj.js", "name.bidi_override"),
+    ],
+)
+def test_local_header_name_is_judged_too(scan, local, rule):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(local, b"size chart, colour red")
+    data = _renamed_in_directory(buffer.getvalue(), "照片.jpg")
+    assert zipfile.ZipFile(io.BytesIO(data)).namelist() == ["照片.jpg"]
+    report = scan(data, "照片.zip")
+    member = node_named(report, "照片.jpg")
+    assert member.info["local_name"] == local
+    finding = next(f for f in report.findings if f.rule == rule)
+    assert finding.where == "照片.zip/照片.jpg"
+    assert "listed as 照片.jpg" in finding.message and "目录里叫 照片.jpg" in finding.message_zh
+    assert {"archive.name_mismatch", rule} <= rules_of(report)
+    assert report.verdict.value == "malicious"
+
+
+def test_same_local_name_in_another_folder_is_not_judged_twice(scan):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("a/尺码.txt", b"size chart")
+    data = _renamed_in_directory(buffer.getvalue(), "b/尺码.txt")
+    report = scan(data, "尺码.zip")
+    assert node_named(report, "尺码.txt").info["local_name"] == "a/尺码.txt"
+    assert rules_of(report) & NAME_RULES == set()
+    assert rules_of(report) == {"archive.name_mismatch"}

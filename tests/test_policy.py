@@ -39,6 +39,7 @@ PINNED: dict[str, tuple[str, int]] = {
     "archive.names_hidden": ("medium", 40),
     "archive.hidden_member": ("medium", 40),
     "archive.name_mismatch": ("medium", 40),
+    "archive.overlapping_members": ("high", 70),
     "archive.decompression_bomb": ("high", 70),
     "archive.padded_member": ("high", 70),
     "archive.nested_archives": ("low", 15),

@@ -507,7 +507,7 @@ def test_forged_huge_entry_count_is_walked_lazily(tmp_path):
 
 
 # -- smuggling: members the central directory does not list -----------------------------------
-SMUGGLING_RULES = {"archive.hidden_member", "archive.name_mismatch"}
+SMUGGLING_RULES = {"archive.hidden_member", "archive.name_mismatch", "archive.overlapping_members"}
 
 
 def _drop_from_directory(data: bytes, drop: str) -> bytes:
@@ -657,3 +657,131 @@ def test_signature_bytes_in_the_gaps_are_not_members(tmp_path):
     node = Node(name="x.zip", path="x.zip", kind="zip")
     assert [child.name for child in zip_members(node, Content.from_bytes(data), ctx)] == ["a.txt"]
     assert node.facts == []
+
+
+# -- overlapping members: Fifield's bombs, entries pointing into each other ------------------------
+def _local(name: bytes, data: bytes, method: int = 0, plain: bytes | None = None) -> bytes:
+    """A local header (no data descriptor) for ``data``, stored unless ``method`` says."""
+    plain = data if plain is None else plain
+    sizes = (zlib.crc32(plain), len(data), len(plain))
+    return struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, 0, method, 0, 0x21, *sizes, len(name), 0) + name
+
+
+def _central(name: bytes, local: bytes, offset: int) -> bytes:
+    """The directory entry for the member whose local header is ``local``, at ``offset``."""
+    version, flags, method, raw_time, raw_date, crc, packed, size = struct.unpack_from("<HHHHHIII", local, 4)
+    return struct.pack(
+        "<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 20, version, flags, method, raw_time, raw_date, crc, packed, size,
+        len(name), 0, 0, 0, 0, 0, offset,
+    ) + name  # fmt: skip
+
+
+def _with_directory(body: bytes, entries: list[bytes]) -> bytes:
+    directory = b"".join(entries)
+    count = len(entries)
+    return (
+        body
+        + directory
+        + struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, count, count, len(directory), len(body), 0)
+    )
+
+
+def fifield_bomb(count: int, kernel_size: int) -> bytes:
+    """David Fifield's quoted-overlap zip bomb, small: every member's deflate data quotes
+    the next member's local header in a stored block, then runs on into that member's
+    data, so all members end in one shared kernel of ``kernel_size`` zeros."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body, plain = packer.compress(bytes(kernel_size)) + packer.flush(), bytes(kernel_size)
+    headers: list[bytes] = []
+    for index in reversed(range(count)):
+        header = _local(f"{index:03d}.txt".encode(), body, 8, plain)
+        headers.insert(0, header)
+        quote = b"\x00" + struct.pack("<HH", len(header), len(header) ^ 0xFFFF)  # stored, not final
+        body, plain = quote + header + body, header + plain
+    offsets = [0]
+    for header in headers[:-1]:
+        offsets.append(offsets[-1] + len(header) + 5)  # each header follows the previous one's quote
+    file_body = body[5:]  # the first header is not quoted by anything
+    entries = [
+        _central(f"{i:03d}.txt".encode(), header, offset)
+        for i, (header, offset) in enumerate(zip(headers, offsets, strict=True))
+    ]
+    return _with_directory(file_body, entries)
+
+
+def test_member_pointing_into_another_members_data(scan, pe_bytes):
+    inner = _local(b"invoice.exe", pe_bytes) + pe_bytes
+    outer = _local(b"notes.txt", inner)
+    # notes.txt's stored data is a whole member; a second entry points right into it.
+    data = _with_directory(
+        outer + inner, [_central(b"notes.txt", outer, 0), _central(b"invoice.exe", inner, len(outer))]
+    )
+    assert [info.filename for info in zipfile.ZipFile(io.BytesIO(data)).infolist()] == [
+        "notes.txt",
+        "invoice.exe",
+    ]
+    report = scan(data, "notes.zip")
+    finding = next(f for f in report.findings if f.rule == "archive.overlapping_members")
+    assert finding.where == "notes.zip" and finding.params == {"count": 2, "names": "notes.txt, invoice.exe"}
+    assert "invoice.exe" in finding.message and "解压炸弹" in finding.message_zh
+    assert _smuggling_rules(report) == {"archive.overlapping_members"}
+    assert node_named(report, "invoice.exe").sha256 == sha256(pe_bytes)
+    assert report.verdict.value == "malicious"
+
+
+def test_entries_sharing_one_local_header(scan):
+    # Byte surgery on the directory: every entry points at the first member's header.
+    data = bytearray(zip_bytes({"a.txt": b"same text", "b.txt": b"same text", "c.txt": b"same text"}))
+    end = data.rindex(b"PK\x05\x06")
+    position = struct.unpack_from("<I", data, end + 16)[0]
+    while data[position : position + 4] == b"PK\x01\x02":
+        struct.pack_into("<I", data, position + 42, 0)
+        position += 46 + sum(struct.unpack_from("<HHH", data, position + 28))
+    report = scan(bytes(data), "same.zip")
+    finding = next(f for f in report.findings if f.rule == "archive.overlapping_members")
+    assert finding.params == {"count": 3, "names": "a.txt, b.txt, c.txt"}
+    assert report.verdict.value == "malicious"
+    # The headers no entry points to any more are reported as hidden members too.
+    assert "archive.hidden_member" in rules_of(report)
+
+
+def test_fifield_quoted_overlap_bomb(scan):
+    data = fifield_bomb(8, 1024 * 1024)
+    assert len(data) < 4096
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    assert sum(info.file_size for info in archive.infolist()) > 8 * 1024 * 1024
+    started = time.perf_counter()
+    report = scan(data, "bomb.zip")
+    assert time.perf_counter() - started < 10
+    finding = next(f for f in report.findings if f.rule == "archive.overlapping_members")
+    assert finding.params["count"] == 8 and finding.params["names"].endswith("… (+3)")
+    assert report.verdict.value == "malicious"
+    first = node_named(report, "000.txt")
+    assert first.size == archive.infolist()[0].file_size  # read whole, CRC and all
+    # Its bytes are the next members' headers: a damaged zip of its own, but read fine.
+    assert all(fact.params.get("format") != "member" for fact in first.facts)
+    assert next(n for n in report.tree.walk() if n.path == "bomb.zip/007.txt").size == 1024 * 1024
+
+
+def test_fifield_bomb_stays_within_the_byte_budget(scan):
+    limits = Limits.from_env({}, max_total_bytes=3 * 1024 * 1024)
+    report = scan(fifield_bomb(16, 1024 * 1024), "bomb.zip", limits=limits)
+    assert {"archive.overlapping_members", "limit.total_bytes"} <= rules_of(report)
+    assert report.verdict.value == "malicious"
+
+
+def test_bomb_declaring_more_than_the_size_limit_is_consistent(scan):
+    limits = Limits.from_env({}, max_file_size=512 * 1024)
+    report = scan(fifield_bomb(4, 1024 * 1024), "bomb.zip", limits=limits)
+    assert {"archive.overlapping_members", "archive.decompression_bomb"} <= rules_of(report)
+    assert report.verdict.value == "malicious"
+
+
+def test_many_listed_members_are_checked_for_overlap_quickly(tmp_path):
+    data = zip_bytes({f"{index}.txt": b"x" for index in range(20_000)}, zipfile.ZIP_STORED)
+    ctx = ScanContext(ScanOptions(limits=Limits.from_env({})), str(tmp_path))
+    node = Node(name="x.zip", path="x.zip", kind="zip")
+    started = time.perf_counter()
+    children = zip_members(node, Content.from_bytes(data), ctx)
+    assert next(children).name == "0.txt"
+    assert time.perf_counter() - started < 2 and node.facts == []

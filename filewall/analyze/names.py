@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from ..extensions import JUDGED_BY_CONTENT, Extension, decoy_extensions, describe_kind, kind_class, lookup
 from ..registry import analyzer
-from ..text import BIDI_CONTROLS, base_name, hidden_characters
+from ..text import BIDI_CONTROLS, base_name, hidden_characters, visible_name
 
 #: Controls that reorder the text after them (what makes ``gpj.exe`` show as ``exe.jpg``).
 #: The marks (LRM/RLM/ALM) and the closers (PDF/PDI) only count as invisible characters.
@@ -114,8 +114,32 @@ def parse_name(name: str) -> NameParts:
 
 @analyzer(name="names.check_name", needs_content=False, order=50)
 def check_name(node, content, ctx) -> None:
-    """Judge the node's name (and, when known, whether its content matches the name)."""
-    parts = parse_name(base_name(node.name))
+    """Judge the node's name (and, when known, whether its content matches the name).
+
+    A zip member whose local header gives another name (``info["local_name"]``, which
+    streaming unzippers use) has that name judged too, its findings naming it.
+    """
+    _judge(node, base_name(node.name), ctx)
+    local = base_name(node.info.get("local_name") or "")
+    if local and local != base_name(node.name):
+        _judge(node, local, _AboutName(ctx, local, base_name(node.name)))
+
+
+class _AboutName:
+    """Records facts about another name of the node: the message then shows that name."""
+
+    def __init__(self, ctx, name: str, listed_as: str):
+        self.ctx = ctx
+        shown, listed = visible_name(name), visible_name(listed_as)
+        self.params = {"name": f"{shown} (listed as {listed})", "name_zh": f"{shown}（目录里叫 {listed}）"}
+
+    def fact(self, node, rule: str, **params) -> None:
+        self.ctx.fact(node, rule, **params, **self.params)
+
+
+def _judge(node, name: str, ctx) -> None:
+    """Run the name checks on ``name``, one of the node's names."""
+    parts = parse_name(name)
     explained: set[int] = set()
     disguised = (
         _bidi(node, parts, ctx, explained)

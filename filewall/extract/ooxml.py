@@ -8,6 +8,12 @@ whose content type the package does not declare as an ordinary Office part. The 
 itself (relationships, macro sheets, ActiveX, fields) is read by
 :mod:`filewall.analyze.office`, which judges the document as a whole; the VBA project
 (``vbaProject.bin``) is analysed there too and is therefore not yielded again.
+
+Smuggling: the package gets the zip extractor's layout check (:class:`.zip._Layout`): a
+part whose local header no directory entry lists (Word and scanners never see it,
+streaming unzippers do) gets ``archive.hidden_member`` and is yielded; a part whose local
+header names it differently gets ``archive.name_mismatch``; parts that overlap get
+``archive.overlapping_members``.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from xml.etree import ElementTree
 
 from ..engine import ExtractError
 from ..registry import Child, extractor
+from .zip import _Layout, _MemberReader, hidden_children, listed_child, report_layout
 
 if TYPE_CHECKING:
     from ..content import Content
@@ -58,18 +65,46 @@ def office_package_parts(node: Node, content: Content, ctx: ScanContext) -> Iter
         archive = zipfile.ZipFile(content.open())
     except (zipfile.BadZipFile, OSError, ValueError) as error:
         raise ExtractError(f"the Office package is not a readable zip ({error})") from error
+    reader = _MemberReader(node, content, ctx)
     with archive:
-        types = _content_types(archive) if node.kind == "ooxml" else None
-        for info in archive.infolist():
-            if info.is_dir() or not _worth_yielding(info.filename, types, node.kind):
-                continue
-            yield Child(
-                name=info.filename,
-                open=lambda info=info: archive.open(info),
-                declared_size=info.file_size,
-                packed_size=info.compress_size,
-                info={"part_type": types.lookup(info.filename) if types else ""},
-            )
+        try:
+            layout = _Layout.of(content, archive, ctx)
+            hidden = report_layout(node, ctx, layout)
+            types = _content_types(archive) if node.kind == "ooxml" else None
+            for index, info in enumerate(archive.infolist()):
+                if not info.is_dir():
+                    yield from _part(reader, archive, layout, types, index, info)
+            yield from hidden_children(reader, hidden)
+        finally:
+            reader.close()
+
+
+def _part(
+    reader: _MemberReader,
+    archive: zipfile.ZipFile,
+    layout: _Layout | None,
+    types: ContentTypes | None,
+    index: int,
+    info: zipfile.ZipInfo,
+) -> Iterator[Child]:
+    """The part as a child, if worth yielding; always when its local header renames it
+    or it overlaps another part (read as the zip extractor reads such members)."""
+    part_type = types.lookup(info.filename) if types else ""
+    renamed = layout is not None and layout.local_name_differs(info) is not None
+    if not renamed and not _worth_yielding(info.filename, types, reader.node.kind):
+        return
+    if renamed or (layout is not None and layout.overlapping_data(info) is not None):
+        child = listed_child(reader, archive, layout, index, info)
+        child.info["part_type"] = part_type
+        yield child
+        return
+    yield Child(
+        name=info.filename,
+        open=lambda: archive.open(info),
+        declared_size=info.file_size,
+        packed_size=info.compress_size,
+        info={"part_type": part_type},
+    )
 
 
 class ContentTypes:
@@ -122,8 +157,11 @@ def _worth_yielding(part: str, types: ContentTypes | None, kind: str) -> bool:
 
 # -- Office XML (Word 2003 XML, Flat OPC): parts stored as base64 inside the XML ----------
 
-_OFFICE_XML_MARKERS = (b"<?mso-application", b"schemas.microsoft.com/office/word/2003/wordml",
-                       b"schemas.microsoft.com/office/2006/xmlPackage")
+_OFFICE_XML_MARKERS = (
+    b"<?mso-application",
+    b"schemas.microsoft.com/office/word/2003/wordml",
+    b"schemas.microsoft.com/office/2006/xmlPackage",
+)
 _BINDATA_RE = re.compile(
     rb"<(?:\w+:)?binData\b[^>]*?name=\"([^\"]{0,300})\"[^>]*>([A-Za-z0-9+/=\s]{16,})</"
     rb"|<(?:\w+:)?part\b[^>]*?name=\"([^\"]{0,300})\"[^>]*>\s*<(?:\w+:)?binaryData>([A-Za-z0-9+/=\s]{16,})</",
@@ -148,5 +186,9 @@ def office_xml_parts(node: Node, content: Content, ctx: ScanContext) -> Iterator
         is_picture = name.startswith("wordml://") and not data.startswith(b"\xd0\xcf\x11\xe0")
         if is_picture or name.lower().endswith((".rels", ".xml")):
             continue  # pictures (wordml://…png) and XML parts are the document itself
-        yield Child(name=name.lstrip("/").replace("\\", "/"), open=lambda data=data: io.BytesIO(data),
-                    declared_size=len(data), info={"embedded_as": "Office XML base64 part"})
+        yield Child(
+            name=name.lstrip("/").replace("\\", "/"),
+            open=lambda data=data: io.BytesIO(data),
+            declared_size=len(data),
+            info={"embedded_as": "Office XML base64 part"},
+        )

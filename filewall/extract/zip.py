@@ -38,7 +38,13 @@ directory, one hidden in the archive comment) are found by :class:`_Layout`, whi
 searches only the gaps between listed members: the zip gets ``archive.hidden_member``
 and each hidden member is yielded (``info["hidden"]``) and scanned. A member whose local
 header names it differently from the directory gets ``archive.name_mismatch`` and is
-read from its local header (``zipfile`` refuses it).
+read from its local header (``zipfile`` refuses it); the name analyzer judges that local
+name too (``info["local_name"]``). Listed members whose bytes overlap (David Fifield's
+overlapping-files bomb, entries pointing into each other) give the zip
+``archive.overlapping_members`` (one sort of the members, one pass); they are still
+scanned, read from their local headers, within the usual byte and time limits. Office
+packages (:mod:`.ooxml`) get the same checks through :func:`report_layout`,
+:func:`listed_child` and :func:`hidden_children`.
 """
 
 from __future__ import annotations
@@ -127,29 +133,44 @@ def zip_members(node: Node, content: Content, ctx: ScanContext) -> Iterator[Chil
             return
         with archive:
             layout = _Layout.of(content, archive, ctx)
-            hidden = layout.hidden_members() if layout else []
-            if hidden:
-                _report_hidden(node, ctx, hidden, layout.second_directory)
+            hidden = report_layout(node, ctx, layout)
             for index, info in enumerate(archive.infolist()):
-                if info.is_dir():
-                    continue
-                local = layout.local_name_differs(info) if layout else None
-                if local is None:
-                    yield reader.child(info, _DirectoryOpener(archive, reader, index))
-                    continue
-                # zipfile refuses such a member; its bytes are read from the local header.
-                local_name, data_offset = local
-                child = reader.child(info, _LocalHeaderOpener(content, data_offset, True))
-                child.info["local_name"] = local_name
-                child.facts.append(("archive.name_mismatch", {"local_name": visible_name(local_name)}))
-                yield child
-            for info, raw_name, opener in hidden:
-                child = reader.child(info, opener, raw_name)
-                child.info.update(hidden=True, offset=info.header_offset)
-                yield child
+                if not info.is_dir():
+                    yield listed_child(reader, archive, layout, index, info)
+            yield from hidden_children(reader, hidden)
     finally:
         reader.close()
         stream.close()  # zipfile leaves a file object it was given open
+
+
+def listed_child(
+    reader: _MemberReader, archive: zipfile.ZipFile, layout: _Layout | None, index: int, info: zipfile.ZipInfo
+) -> Child:
+    """The child for a member the directory lists (also used for Office packages).
+
+    A member whose local header names it differently is read from that header
+    (``zipfile`` refuses it); so is one that overlaps another member (newer ``zipfile``
+    refuses those), so every Python reads the same bytes.
+    """
+    local = layout.local_name_differs(info) if layout else None
+    if local is not None:
+        local_name, data_offset = local
+        child = reader.child(info, _LocalHeaderOpener(reader.content, data_offset, True))
+        child.info["local_name"] = local_name
+        child.facts.append(("archive.name_mismatch", {"local_name": visible_name(local_name)}))
+        return child
+    data_offset = layout.overlapping_data(info) if layout else None
+    if data_offset is not None:
+        return reader.child(info, _LocalHeaderOpener(reader.content, data_offset, True))
+    return reader.child(info, _DirectoryOpener(archive, reader, index))
+
+
+def hidden_children(reader: _MemberReader, hidden: list[_Hidden]) -> Iterator[Child]:
+    """Children for the members :meth:`_Layout.hidden_members` found."""
+    for info, raw_name, opener in hidden:
+        child = reader.child(info, opener, raw_name)
+        child.info.update(hidden=True, offset=info.header_offset)
+        yield child
 
 
 # -- names ----------------------------------------------------------------------------------
@@ -622,6 +643,10 @@ def _zip64_sizes(extra: bytes, packed: int, size: int) -> tuple[int, int]:
 
 
 # -- smuggling: members the central directory does not list ----------------------------------
+#: A member found by its local header alone: (info, raw name, opener).
+_Hidden = tuple[zipfile.ZipInfo, bytes, "_Opener"]
+
+
 class _Layout:
     """Where each listed member lies in the file, to find local headers nothing lists.
 
@@ -641,6 +666,8 @@ class _Layout:
         self.second_directory = False
         #: header offset -> (local raw name, data offset) for each listed member.
         self._local: dict[int, tuple[bytes, int]] = {}
+        #: (header offset, end of data, member) for each listed member, for overlaps.
+        self._members: list[tuple[int, int, zipfile.ZipInfo]] = []
         spans = []
         for info in archive.infolist():
             local = self._read_local(info.header_offset)
@@ -648,9 +675,11 @@ class _Layout:
                 continue  # zipfile reports it when the member is opened
             self._local[info.header_offset] = local
             end = local[1] + info.compress_size
+            self._members.append((info.header_offset, end, info))
             if info.flag_bits & _FLAG_DATA_DESCRIPTOR:
                 end += self._descriptor_length(end, info)
             spans.append((info.header_offset, end))
+        self._overlapping = _overlapping_offsets(self._members)
         end_record = _end_record(view)
         directory_end = end_record + 22 if end_record is not None else len(view)
         spans.append((archive.start_dir, max(archive.start_dir, directory_end)))
@@ -694,10 +723,20 @@ class _Layout:
             return None
         return decode_zip_name(local[0], info.flag_bits)[0], local[1]
 
-    def hidden_members(self) -> list[tuple[zipfile.ZipInfo, bytes, _Opener]]:
+    def overlapping_members(self) -> list[zipfile.ZipInfo]:
+        """Listed members whose header or data lie (partly) inside another's, in order."""
+        return [info for start, _, info in self._members if start in self._overlapping]
+
+    def overlapping_data(self, info: zipfile.ZipInfo) -> int | None:
+        """The data offset of ``info`` when it overlaps another member, else None."""
+        if info.header_offset not in self._overlapping:
+            return None
+        return self._local[info.header_offset][1]
+
+    def hidden_members(self) -> list[_Hidden]:
         """Members with a plausible local header in a gap, at most ``max_members``."""
         view, limit = self.view, self.ctx.limits.max_members
-        found: list[tuple[zipfile.ZipInfo, bytes, _Opener]] = []
+        found: list[_Hidden] = []
         candidates = 0
         for gap_start, gap_end in self.gaps:
             if view.find(_END_OF_DIRECTORY, gap_start, gap_end) >= 0:
@@ -740,16 +779,45 @@ def _end_record(view) -> int | None:
     return position if position >= 0 else None
 
 
-def _report_hidden(node: Node, ctx: ScanContext, hidden: list, second_directory: bool) -> None:
-    names = [visible_name(decode_zip_name(raw, info.flag_bits, info.extra)[0]) for info, raw, _ in hidden]
-    shown = ", ".join(names[:5]) + (f" … (+{len(names) - 5})" if len(names) > 5 else "")
-    ctx.fact(
-        node,
-        "archive.hidden_member",
-        count=len(names),
-        names=shown,
-        second_directory=second_directory,
-    )
+def _overlapping_offsets(members: list[tuple[int, int, zipfile.ZipInfo]]) -> set[int]:
+    """Header offsets of members that overlap another (one sort, one pass).
+
+    Honest writers put members one after another; overlapping ones are a decompression
+    bomb (David Fifield's "overlapping files": every entry reuses the same compressed
+    data) or entries pointing into each other to hide or duplicate data.
+    """
+    overlapping: set[int] = set()
+    furthest_start, furthest_end = -1, -1
+    for start, end, _ in sorted(members, key=lambda member: member[:2]):
+        if start < furthest_end:
+            overlapping.update((start, furthest_start))
+        if end > furthest_end:
+            furthest_start, furthest_end = start, end
+    return overlapping
+
+
+def report_layout(node: Node, ctx: ScanContext, layout: _Layout | None) -> list[_Hidden]:
+    """Record hidden and overlapping members on ``node``; the hidden members to yield."""
+    if layout is None:
+        return []
+    hidden = layout.hidden_members()
+    if hidden:
+        names = [decode_zip_name(raw, info.flag_bits, info.extra)[0] for info, raw, _ in hidden]
+        second = layout.second_directory
+        ctx.fact(
+            node, "archive.hidden_member", count=len(names), names=_shown(names), second_directory=second
+        )
+    overlapping = layout.overlapping_members()
+    if overlapping:
+        names = [decode_zip_name(_raw_name(info), info.flag_bits, info.extra)[0] for info in overlapping]
+        ctx.fact(node, "archive.overlapping_members", count=len(names), names=_shown(names))
+    return hidden
+
+
+def _shown(names: list[str]) -> str:
+    """The first five names, made visible, and how many more."""
+    shown = ", ".join(visible_name(name) for name in names[:5])
+    return shown + (f" … (+{len(names) - 5})" if len(names) > 5 else "")
 
 
 # -- 7-Zip for methods Python cannot read ---------------------------------------------------------
