@@ -22,6 +22,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..datadir import DataLayout
+
 RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
 RUN_VALUE = "filewall"
 DESKTOP_FILE = "filewall-watch.desktop"
@@ -61,7 +63,7 @@ def install(data_dir: str | os.PathLike[str], home: Path | None = None, system: 
     if system == "darwin":
         path = launch_agent_path(home)
         path.parent.mkdir(parents=True, exist_ok=True)
-        logs = Path(data_dir) / "logs"
+        logs = DataLayout(data_dir).logs_dir
         agent = {
             "Label": LAUNCH_AGENT_LABEL,
             "ProgramArguments": command,

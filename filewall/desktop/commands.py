@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ..datadir import DataLayout
 from . import data_dir
 
 EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
@@ -30,7 +31,7 @@ def _console(stderr: bool = False) -> Console | None:
 
 
 def setup_logging(folder: Path, name: str) -> Path:
-    logs = folder / "logs"
+    logs = DataLayout(folder).logs_dir
     logs.mkdir(parents=True, exist_ok=True)
     path = logs / f"{name}.log"
     handler = logging.handlers.RotatingFileHandler(path, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8")

@@ -45,6 +45,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..datadir import DataLayout
 from ..storage import CHUNK, BlobStore, _fsync_dir
 from ..text import visible_name
 
@@ -123,7 +124,7 @@ class Quarantine:
     """The quarantine under ``<data>/quarantine``; safe across threads and processes."""
 
     def __init__(self, data_dir: str | os.PathLike[str]):
-        self.root = Path(data_dir) / "quarantine"
+        self.root = DataLayout(data_dir).quarantine_dir
         self.store = BlobStore(self.root / "objects")
         self._db_path = self.root / "index.sqlite3"
         self._lock = _InterProcessLock(self.root / "lock")
