@@ -15,10 +15,9 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-import olefile
-
 from ..extract._docs import add_urls, shorten, urls_in_text
 from ..extract.installer import NSIS_MAGIC, MsiDatabase
+from ..extract.ole import open_ole
 from ..registry import analyzer
 
 if TYPE_CHECKING:
@@ -39,8 +38,13 @@ _SOURCES = {0x00: "stored in the package", 0x10: "an installed file", 0x20: "a f
 #: Bytes searched for setup-builder markers (they sit in the program, not the payload).
 _MARKER_WINDOW = 4 * 1024 * 1024
 _BUILDERS = [
-    (re.compile(rb'name="InstallShield\.Setup"|InstallShield Wizard|ISSetupStream|InstallShield setup\.exe'),
-     "InstallShield", "InstallShield"),
+    (
+        re.compile(
+            rb'name="InstallShield\.Setup"|InstallShield Wizard|ISSetupStream|InstallShield setup\.exe'
+        ),
+        "InstallShield",
+        "InstallShield",
+    ),
     (re.compile(rb"Inno Setup Setup Data|JR\.Inno\.Setup"), "Inno Setup", "Inno Setup"),
     (re.compile(rb"\.wixburn"), "WiX Burn bundle", "WiX Burn"),
 ]
@@ -49,7 +53,7 @@ _BUILDERS = [
 @analyzer("msi", order=40)
 def msi_custom_actions(node: Node, content: Content, ctx: ScanContext) -> None:
     try:
-        ole = olefile.OleFileIO(content.open())
+        ole = open_ole(content.open())
     except Exception:
         return  # the extractor reports a damaged package
     with ole:
@@ -66,8 +70,13 @@ def msi_custom_actions(node: Node, content: Content, ctx: ScanContext) -> None:
     whats = list(dict.fromkeys(_CODE_TYPES[_code(row)][0] for row in running))
     whats_zh = list(dict.fromkeys(_CODE_TYPES[_code(row)][1] for row in running))
     shown = "; ".join(_command(row, properties) for row in running[:4])
-    ctx.fact(node, "installer.custom_action", what=", ".join(whats), what_zh="、".join(whats_zh),
-             action=shorten(shown, 240))
+    ctx.fact(
+        node,
+        "installer.custom_action",
+        what=", ".join(whats),
+        what_zh="、".join(whats_zh),
+        action=shorten(shown, 240),
+    )
     add_urls(node, urls_in_text(" ".join(str(row.get("Target") or "") for row in actions)))
 
 
@@ -82,8 +91,12 @@ def setup_program(node: Node, content: Content, ctx: ScanContext) -> None:
     for pattern, name, name_zh in _BUILDERS:
         if pattern.search(window):
             node.info["installer"] = name
-            ctx.fact(node, "type.installer", what=f"an {name} setup program" if name[0] in "AEIOU" else
-                     f"a {name} setup program", what_zh=f"{name_zh} 安装程序")
+            ctx.fact(
+                node,
+                "type.installer",
+                what=f"an {name} setup program" if name[0] in "AEIOU" else f"a {name} setup program",
+                what_zh=f"{name_zh} 安装程序",
+            )
             return
 
 

@@ -38,7 +38,7 @@ from oletools.common.clsid import KNOWN_CLSIDS
 from oletools.olevba import TYPE_TEXT, VBA_Parser, VBA_Scanner
 
 from ..extract._docs import add_urls, disk_path, is_remote, quiet_oletools, shorten, urls_in_text
-from ..extract.ole import is_encrypted_office
+from ..extract.ole import is_encrypted_office, open_ole
 from ..registry import analyzer
 
 if TYPE_CHECKING:
@@ -141,7 +141,7 @@ def ole_document(node: Node, content: Content, ctx: ScanContext) -> None:
     if is_encrypted_office(content):
         return  # the extractor decrypts it; the plain document is analysed as a child
     try:
-        ole = olefile.OleFileIO(content.open())
+        ole = open_ole(content.open())
     except Exception:
         return  # not a readable OLE file: the extractor reports it as damaged
     with ole:
@@ -160,16 +160,24 @@ def ooxml_document(node: Node, content: Content, ctx: ScanContext) -> None:
     """docx/xlsx/pptx and macro forms: macros, XLM sheets, DDE, ActiveX, external links."""
     try:
         archive = zipfile.ZipFile(content.open())
-    except (zipfile.BadZipFile, OSError, ValueError):
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError):
         return  # the extractor reports a damaged package
-    names = [info.filename for info in archive.infolist()]
+    # A directory entry whose local header lies outside the file (a damaged or crafted
+    # offset: zipfile would seek before the start) cannot be read: skip it, say so.
+    parts = [info for info in archive.infolist() if 0 <= info.header_offset < content.size]
+    if len(parts) < len(archive.infolist()):
+        ctx.fact(node, "file.corrupt", reason="a part lies outside the package", format="Office document")
+        # Parts are opened by name: a name must not resolve to a dropped duplicate entry.
+        archive.filelist, archive.NameToInfo = parts, {info.filename: info for info in parts}
+    names = [info.filename for info in parts]
     xlm, main_type, has_fields, holds_ole = False, "", False, True
     try:
         with archive:
-            holds_ole = any(_may_be_ole(content.view(), info) for info in archive.infolist())
+            holds_ole = any(_may_be_ole(content.view(), info) for info in parts)
             xlm, main_type, has_fields = _ooxml_parts(node, archive, names, ctx)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as error:
-        # A damaged part: what Office would make of it is unknown; the macros are still read.
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as error:
+        # A damaged part (or one zipfile refuses: "zip file version 14.2", flag bit 5): what
+        # Office would make of it is unknown; the macros are still read.
         ctx.fact(node, "file.corrupt", reason=shorten(str(error), 120), format="Office document")
     # VBA lives in an OLE part (vbaProject.bin, under any name); olevba opens every part
     # to find one, which is most of the cost of an ordinary document: skip it when none is.
@@ -232,7 +240,7 @@ def opendocument(node: Node, content: Content, ctx: ScanContext) -> None:
     """OpenDocument (odt/ods/odp): Basic and script macros, and macros bound to opening."""
     try:
         archive = zipfile.ZipFile(content.open())
-    except (zipfile.BadZipFile, OSError, ValueError):
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError):
         return
     with archive:
         names = [info.filename for info in archive.infolist()]
@@ -289,7 +297,12 @@ def _macros(node: Node, content: Content, ctx: ScanContext) -> bool:
 
 def _vba_parser(node: Node, content: Content, ctx: ScanContext) -> VBA_Parser:
     if content.size <= IN_MEMORY:
-        return VBA_Parser(node.name, data=bytes(content.view()), disable_pcode=True)
+        data = bytes(content.view())
+        if data.startswith(olefile.MAGIC) and len(data) % 512:
+            # A cut last sector (Office reads it as zeros): olefile reads the mini-FAT
+            # from it as 32-bit entries and fails on a length not a multiple of 4.
+            data += b"\x00" * (-len(data) % 512)
+        return VBA_Parser(node.name, data=data, disable_pcode=True)
     return VBA_Parser(disk_path(content, ctx), disable_pcode=True)
 
 
@@ -388,7 +401,7 @@ def _spreadsheet_dde(archive: zipfile.ZipFile, names: list[str]) -> list[str]:
         if name.lower().endswith(".xml"):
             try:
                 root = ElementTree.fromstring(data)
-            except ElementTree.ParseError:
+            except (ElementTree.ParseError, LookupError):  # LookupError: encoding="UTw-8"
                 continue
             links += [
                 f"{element.get('ddeService', '')} {element.get('ddeTopic', '')}"
@@ -535,7 +548,7 @@ def _relationships(node: Node, archive: zipfile.ZipFile, names: list[str], ctx: 
         ctx.check_time()
         try:
             root = ElementTree.fromstring(_read_part(archive, name))
-        except ElementTree.ParseError:
+        except (ElementTree.ParseError, LookupError):  # LookupError: encoding="UTw-8"
             continue
         for element in root:
             if element.get("TargetMode", "").lower() != "external":

@@ -27,6 +27,7 @@ from ..engine import ExtractError
 from ..identify import identify
 from ..registry import Child, extractor
 from . import _tools
+from .ole import open_ole
 
 if TYPE_CHECKING:
     from ..content import Content
@@ -107,6 +108,8 @@ class MsiDatabase:
         rows = self._rows(self._read("_Columns"), widths)
         columns: dict[str, list[tuple[int, str, int]]] = {}
         for table, number, name, col_type in rows:
+            if not number or not col_type:
+                continue  # a damaged row: columns are numbered from 1 and always have a type
             columns.setdefault(self._string(table), []).append(
                 (_int(number, 2), self._string(name), _int(col_type, 2))
             )
@@ -170,7 +173,7 @@ def _codepage(number: int) -> str:
 def msi_streams(node: Node, content: Content, ctx: ScanContext) -> Iterator[Child]:
     """Yield the Binary table's streams and embedded cabinets of an MSI package."""
     try:
-        ole = olefile.OleFileIO(content.open())
+        ole = open_ole(content.open())
     except Exception as error:
         raise ExtractError(f"not a readable Windows Installer package ({error})") from error
     with ole:
@@ -180,7 +183,10 @@ def msi_streams(node: Node, content: Content, ctx: ScanContext) -> Iterator[Chil
                 continue
             ctx.check_time()
             size = ole.get_size(path)
-            if not name.startswith("Binary.") and identify(ole.openstream(path).read(4096), size).kind != "cab":
+            if (
+                not name.startswith("Binary.")
+                and identify(ole.openstream(path).read(4096), size).kind != "cab"
+            ):
                 continue
             yield Child(
                 name=name,

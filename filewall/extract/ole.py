@@ -64,6 +64,19 @@ _BORING_KINDS = {"binary", "text", "empty", "unknown"}
 _PEEK = 4096
 
 
+def open_ole(source) -> olefile.OleFileIO:
+    """Open an OLE compound file whose sector sizes are ones [MS-CFB] allows.
+
+    olefile only notes a wrong sector shift as a defect and goes on; with a flipped header
+    byte a mini sector of 2**161 bytes then makes every stream read fail (OverflowError).
+    """
+    ole = olefile.OleFileIO(source)
+    if ole.sector_size not in (512, 4096) or ole.mini_sector_size != 64:
+        ole.close()
+        raise ValueError(f"impossible sector sizes ({ole.sector_shift}, {ole.mini_sector_shift})")
+    return ole
+
+
 @dataclass
 class Decrypted:
     """A decrypted Office document written into the scan's temp folder."""
@@ -79,7 +92,7 @@ def ole_members(node: Node, content: Content, ctx: ScanContext) -> Iterator[Chil
         yield from _decrypted_child(node, content, ctx)
         return
     try:
-        ole = olefile.OleFileIO(content.open())
+        ole = open_ole(content.open())
     except Exception as error:
         raise ExtractError(f"not a readable OLE compound file ({error})") from error
     with ole:
@@ -222,8 +235,12 @@ def _stream_children(ole: olefile.OleFileIO, ctx: ScanContext) -> Iterator[Child
         if kind in _BORING_KINDS:
             inflated = _zlib_stream(ole, path, head, ctx)
             if inflated is not None:
-                yield Child(name=_printable("/".join(path)), open=lambda data=inflated: io.BytesIO(data),
-                            declared_size=len(inflated), info={"embedded_as": "compressed OLE stream"})
+                yield Child(
+                    name=_printable("/".join(path)),
+                    open=lambda data=inflated: io.BytesIO(data),
+                    declared_size=len(inflated),
+                    info={"embedded_as": "compressed OLE stream"},
+                )
             continue
         yield Child(
             name=_printable("/".join(path)),
@@ -323,6 +340,10 @@ def activemime_document(node: Node, content: Content, ctx: ScanContext) -> Itera
         except zlib.error:
             continue
         if inflated:
-            yield Child(name="activemime-content", open=lambda inflated=inflated: io.BytesIO(inflated),
-                        declared_size=len(inflated), info={"embedded_as": "ActiveMime"})
+            yield Child(
+                name="activemime-content",
+                open=lambda inflated=inflated: io.BytesIO(inflated),
+                declared_size=len(inflated),
+                info={"embedded_as": "ActiveMime"},
+            )
             return

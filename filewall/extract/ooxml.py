@@ -63,7 +63,7 @@ def office_package_parts(node: Node, content: Content, ctx: ScanContext) -> Iter
     """Yield embedded objects, media and undeclared parts of an Office zip package."""
     try:
         archive = zipfile.ZipFile(content.open())
-    except (zipfile.BadZipFile, OSError, ValueError) as error:
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as error:
         raise ExtractError(f"the Office package is not a readable zip ({error})") from error
     reader = _MemberReader(node, content, ctx)
     with archive:
@@ -132,7 +132,7 @@ def _content_types(archive: zipfile.ZipFile) -> ContentTypes:
         return ContentTypes(defaults, overrides)
     try:
         root = ElementTree.fromstring(archive.read(info))
-    except (ElementTree.ParseError, zipfile.BadZipFile, OSError, ValueError):
+    except (ElementTree.ParseError, LookupError, zipfile.BadZipFile, OSError, ValueError):
         return ContentTypes(defaults, overrides)
     for element in root:
         tag = element.tag.rsplit("}", 1)[-1]

@@ -12,6 +12,7 @@ The parse is shared with :mod:`filewall.analyze.rtf` (which runs first) through
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -61,6 +62,24 @@ class _CountingParser(rtfobj.RtfObjParser):
         super().bin(bindata)
 
 
+#: A backslash that rtfobj's parser can match as nothing (a control word name longer than
+#: Word's 250-letter limit); it stops with a RuntimeError there, as at a final backslash.
+_OVERLONG_CONTROL_WORD = re.compile(rb"\\(?=[a-zA-Z]{251})")
+
+
+def _parseable(data: bytes) -> bytes:
+    """``data`` with the two byte patterns rtfobj cannot parse made plain text.
+
+    Each such backslash becomes a space (same length, so object offsets stay right): a
+    backslash at the very end, and one before an over-long control word.
+    """
+    if data.endswith(b"\\"):
+        data = data[:-1] + b" "
+    if _OVERLONG_CONTROL_WORD.search(data):
+        data = _OVERLONG_CONTROL_WORD.sub(b" ", data)
+    return data
+
+
 def has_objects(data: bytes) -> bool:
     """Cheap test before the (slow, pure Python) parse: is there object data at all?
 
@@ -79,7 +98,7 @@ def parse_rtf(node: Node, content: Content, ctx: ScanContext) -> ParsedRtf:
         data = bytes(content.view())
         parsed = ParsedRtf()
         if has_objects(data):
-            parser = _CountingParser(data)
+            parser = _CountingParser(_parseable(data))
             parser.parse()
             parsed = ParsedRtf(parser.objects, parser.cwords_in_objdata, parser.bin_in_objdata)
         cache[node.path] = parsed

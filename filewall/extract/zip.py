@@ -502,6 +502,10 @@ class _DirectoryOpener(_Opener):
     def open(self, info: zipfile.ZipInfo, password: bytes | None) -> BinaryIO:
         if info.compress_type == AES_METHOD:
             return self.reader.aes_archive().open(self._aes_info(), pwd=password)
+        if not 0 <= info.header_offset < self.reader.content.size:
+            # The directory's offset (with the shift zipfile infers from where the directory
+            # really is) points before the start or past the end: zipfile would seek there.
+            raise ExtractError("the member's local header lies outside the archive")
         member = self.archive.open(info, pwd=password)
         return _deflate64.BoundedReads(member) if info.compress_type == _deflate64.DEFLATE64 else member
 
