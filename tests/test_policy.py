@@ -183,6 +183,18 @@ def test_corrupt_is_error_unless_malicious():
     assert judge("x.zip", _tree("file.corrupt", "type.executable")).verdict is Verdict.MALICIOUS
 
 
+def test_damage_is_not_evidence():
+    # A flipped byte makes a zip both damaged and "hide" a member: an error to resend,
+    # not a Trojan; the damage is what the agent reads first.
+    report = judge("x.zip", _tree("file.corrupt", "archive.hidden_member"))
+    assert report.verdict is Verdict.ERROR
+    assert report.score == RULES["archive.hidden_member"].score
+    assert report.summary == next(f.message for f in report.findings if f.rule == "file.corrupt")
+    assert judge("x.zip", _tree("file.corrupt")).score == 0
+    # A crash of the scanner still counts: files are built to do that.
+    assert judge("x.zip", _tree("scan.crashed", "archive.hidden_member")).verdict is Verdict.MALICIOUS
+
+
 def test_scores_add_up_and_cap_at_100():
     report = judge("x.zip", _tree("archive.link", "pe.overlay"))
     assert report.score == RULES["archive.link"].score + RULES["pe.overlay"].score

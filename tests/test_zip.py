@@ -785,3 +785,36 @@ def test_many_listed_members_are_checked_for_overlap_quickly(tmp_path):
     children = zip_members(node, Content.from_bytes(data), ctx)
     assert next(children).name == "0.txt"
     assert time.perf_counter() - started < 2 and node.facts == []
+
+
+# -- a damaged directory is damage, not smuggling ------------------------------------------------
+def _directory_entries(data: bytes) -> list[int]:
+    """Offsets of the central-directory entries of ``data``."""
+    end = data.rindex(b"PK\x05\x06")
+    position = struct.unpack_from("<I", data, end + 16)[0]
+    entries = []
+    while data[position : position + 4] == b"PK\x01\x02":
+        entries.append(position)
+        position += 46 + sum(struct.unpack_from("<HHH", data, position + 28))
+    return entries
+
+
+def test_entry_pointing_nowhere_is_damage_and_its_member_is_still_scanned(scan, pe_bytes):
+    data = bytearray(zip_bytes({"说明.txt": b"see the picture", "设计图.jpg.exe": pe_bytes}))
+    second = _directory_entries(bytes(data))[1]
+    struct.pack_into("<I", data, second + 42, 7)  # the offset of the program's entry, flipped
+    report = scan(bytes(data), "damaged.zip")
+    assert "archive.hidden_member" not in rules_of(report)
+    assert "file.corrupt" in rules_of(report)
+    # The program is still found from its own local header, and judged.
+    assert report.verdict.value == "malicious"
+    assert any(node.sha256 == sha256(pe_bytes) for node in report.tree.walk())
+
+
+def test_a_flipped_size_does_not_make_members_overlap(scan):
+    data = bytearray(zip_bytes({"a.txt": b"first text " * 50, "b.txt": b"second text " * 50}))
+    first = _directory_entries(bytes(data))[0]
+    struct.pack_into("<I", data, first + 20, 0x00FFFFFF)  # a.txt's packed size, damaged
+    report = scan(bytes(data), "damaged.zip")
+    assert "archive.overlapping_members" not in rules_of(report)
+    assert report.verdict.value != "malicious"

@@ -668,6 +668,9 @@ class _Layout:
         self.content, self.view, self.ctx = content, content.view(), ctx
         view = self.view
         self.second_directory = False
+        #: Listed entries that lead to no local header: a damaged directory (zipfile
+        #: reports each when it is opened), which also explains as many uncovered headers.
+        self.broken_entries = 0
         #: header offset -> (local raw name, data offset) for each listed member.
         self._local: dict[int, tuple[bytes, int]] = {}
         #: (header offset, end of data, member) for each listed member, for overlaps.
@@ -676,10 +679,14 @@ class _Layout:
         for info in archive.infolist():
             local = self._read_local(info.header_offset)
             if local is None:
-                continue  # zipfile reports it when the member is opened
-            self._local[info.header_offset] = local
+                self.broken_entries += 1
+                continue
+            self._local[info.header_offset] = local[:2]
             end = local[1] + info.compress_size
-            self._members.append((info.header_offset, end, info))
+            if _sizes_agree(local[2], local[3], info):
+                # Overlap is judged only between entries whose two headers agree: a flipped
+                # size in a damaged download makes ranges overlap too, by accident.
+                self._members.append((info.header_offset, end, info))
             if info.flag_bits & _FLAG_DATA_DESCRIPTOR:
                 end += self._descriptor_length(end, info)
             spans.append((info.header_offset, end))
@@ -707,13 +714,16 @@ class _Layout:
             log.debug("zip layout unreadable", exc_info=True)
             return None
 
-    def _read_local(self, offset: int) -> tuple[bytes, int] | None:
+    def _read_local(self, offset: int) -> tuple[bytes, int, int, int] | None:
+        """(raw name, data offset, packed size, flags) of the local header at ``offset``."""
         view = self.view
         if offset < 0 or offset + 30 > len(view) or view[offset : offset + 4] != _LOCAL_HEADER:
             return None
+        flags = struct.unpack_from("<H", view, offset + 6)[0]
+        packed = struct.unpack_from("<I", view, offset + 18)[0]
         name_length, extra_length = struct.unpack_from("<HH", view, offset + 26)
         raw = bytes(view[offset + 30 : offset + 30 + name_length])
-        return raw, offset + 30 + name_length + extra_length
+        return raw, offset + 30 + name_length + extra_length, packed, flags
 
     def _descriptor_length(self, at: int, info: zipfile.ZipInfo) -> int:
         sizes = 16 if info.compress_size >= 0xFFFFFFFF or info.file_size >= 0xFFFFFFFF else 8
@@ -766,6 +776,14 @@ class _Layout:
         return found
 
 
+def _sizes_agree(local_packed: int, local_flags: int, info: zipfile.ZipInfo) -> bool:
+    """Whether a local header's packed size agrees with the directory's (or says nothing:
+    a data descriptor holds it, or zip64 keeps it in the extra field)."""
+    if local_flags & _FLAG_DATA_DESCRIPTOR or local_packed == 0xFFFFFFFF:
+        return True
+    return local_packed == info.compress_size
+
+
 def _plausible_local(view, position: int, raw_name: bytes, info: zipfile.ZipInfo) -> bool:
     """A real local header, not four bytes that merely spell its signature."""
     version = struct.unpack_from("<H", view, position + 4)[0]
@@ -805,7 +823,9 @@ def report_layout(node: Node, ctx: ScanContext, layout: _Layout | None) -> list[
     if layout is None:
         return []
     hidden = layout.hidden_members()
-    if hidden:
+    # Entries of a damaged directory that lead nowhere explain as many uncovered headers
+    # (those members are still read and scanned; zipfile reports the damage).
+    if len(hidden) > layout.broken_entries:
         names = [decode_zip_name(raw, info.flag_bits, info.extra)[0] for info, raw, _ in hidden]
         second = layout.second_directory
         ctx.fact(

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..model import Finding, Node, Report, Severity, Verdict
 from ..text import base_name, visible_name
-from .rules import ERROR_RULES, MALICIOUS_AT, RULES, SUSPICIOUS_AT, Rule
+from .rules import DAMAGE_RULES, ERROR_RULES, MALICIOUS_AT, RULES, SUSPICIOUS_AT, Rule
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +105,13 @@ def _total(findings: list[Finding]) -> int:
 
     Ten locked members are one piece of evidence ("locked content"), not ten: repeating
     the same observation must not turn a suspicious archive malicious. Different rules
-    are independent evidence and add up.
+    are independent evidence and add up. Damage (:data:`DAMAGE_RULES`) is not evidence
+    and adds nothing: it makes the verdict ``error`` (see :func:`_verdict`).
     """
     best: dict[str, int] = {}
     for finding in findings:
+        if finding.rule in DAMAGE_RULES:
+            continue
         best[finding.rule] = max(best.get(finding.rule, 0), finding.score)
     return min(100, sum(best.values()))
 
@@ -131,6 +134,8 @@ def _summary(report: Report, root: Node) -> tuple[str, str]:
             f"{name} 中没有发现程序、脚本或隐藏内容，可以放心查看。",
         )
     top = report.findings[0]
+    if report.verdict is Verdict.ERROR:  # say first why it could not be checked
+        top = next(finding for finding in report.findings if finding.rule in ERROR_RULES)
     return top.message, top.message_zh
 
 

@@ -398,6 +398,12 @@ RULES: dict[str, Rule] = _rules(
 
 #: Facts that make a report an ``error`` unless something already makes it malicious.
 ERROR_RULES = frozenset({"file.corrupt", "file.unreadable", "scan.crashed", "scan.killed"})
+#: Damage is not evidence: these are shown with their weight but not added to the score,
+#: so that a flipped byte (a "hidden" member, an unknown method, a name that no longer
+#: matches, all caused by the damage) does not add up to ``malicious``; what could still
+#: be read is judged on its own evidence. (A crash or a stall of the scanner is kept as
+#: evidence: files are built to do that.)
+DAMAGE_RULES = frozenset({"file.corrupt", "file.unreadable"})
 
 # --- host sweep ---------------------------------------------------------------------------
 # ``filewall sweep`` judges what it finds *on the agent's computer* (autostart entries,
