@@ -9,9 +9,12 @@ macOS and Linux); a worker that dies or is killed is replaced and its file gets 
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import multiprocessing
 import os
+import select
+import selectors
 import sys
 import time
 from collections import deque
@@ -90,6 +93,7 @@ class ScanPool:
 
             preload(self.options.rule_paths, self.options.blocklist_paths)
         self._workers = [self._spawn() for _ in range(self.size)]
+        self._readiness = _Readiness()
         return self
 
     def __exit__(self, *exc) -> None:
@@ -102,6 +106,7 @@ class ScanPool:
             worker.process.join(timeout=2)
             if worker.process.is_alive():
                 worker.process.kill()
+        self._readiness.close()
 
     def pids(self) -> list[int]:
         """Process ids of the current workers (for supervision and tests)."""
@@ -151,25 +156,26 @@ class ScanPool:
     def _assign(self, worker: _Worker, task: tuple[int, str]) -> None:
         if not worker.tasks:
             worker.started = time.monotonic()
+            self._readiness.watch(worker)
         worker.tasks.append(task)
         worker.conn.send(task)
 
     def _collect(self, busy: list[_Worker], done: dict[int, dict[str, Any]]) -> None:
-        ready = set(
-            wait(
-                [worker.conn for worker in busy] + [worker.process.sentinel for worker in busy], POLL_SECONDS
-            )
-        )
+        ready = self._readiness.ready(busy, POLL_SECONDS)
         now = time.monotonic()
         for worker in busy:
             if worker.conn in ready:
                 try:
                     # Drain every answer already waiting, without blocking.
-                    while worker.tasks and worker.conn.poll():
+                    while worker.tasks:
                         index, report = worker.conn.recv()
                         done[index] = report
                         worker.tasks.popleft()
                         worker.started = now
+                        if not self._readiness.more(worker):
+                            break
+                    if not worker.tasks:
+                        self._readiness.forget(worker)
                 except (EOFError, OSError):
                     self._replace(
                         worker, done, "scan.crashed", reason="the scanning process ended unexpectedly"
@@ -197,6 +203,7 @@ class ScanPool:
 
     def _replace(self, worker: _Worker, done: dict[int, dict[str, Any]], rule: str, reason: str) -> None:
         index, path = worker.tasks.popleft()
+        self._readiness.forget(worker)
         if worker.process.is_alive():
             worker.process.kill()
         worker.process.join(timeout=5)
@@ -207,6 +214,47 @@ class ScanPool:
         fresh = self._spawn()
         worker.process, worker.conn, worker.tasks = fresh.process, fresh.conn, deque()
         worker.ps, worker.memory_checked = None, 0.0
+
+
+class _Readiness:
+    """Which busy workers have answered or ended.
+
+    ``multiprocessing.connection.wait`` builds a new selector on every call (~60 µs of
+    Python), most of the parent's CPU on small files; on POSIX one selector is kept for
+    the pool's life instead, holding the pipe and the process sentinel of each worker
+    while it has tasks (an idle worker is not watched, as before). Windows keeps
+    ``wait``: its selectors take sockets only.
+    """
+
+    def __init__(self) -> None:
+        self._selector = None if sys.platform == "win32" else selectors.DefaultSelector()
+
+    def watch(self, worker: _Worker) -> None:
+        if self._selector is not None:
+            self._selector.register(worker.conn, selectors.EVENT_READ)
+            self._selector.register(worker.process.sentinel, selectors.EVENT_READ)
+
+    def forget(self, worker: _Worker) -> None:
+        if self._selector is not None:
+            for handle in (worker.conn, worker.process.sentinel):
+                with contextlib.suppress(KeyError, ValueError):
+                    self._selector.unregister(handle)
+
+    def more(self, worker: _Worker) -> bool:
+        """Whether another answer is already waiting in ``worker``'s pipe (never blocks)."""
+        if self._selector is None:
+            return worker.conn.poll()
+        return bool(select.select([worker.conn.fileno()], [], [], 0)[0])
+
+    def ready(self, busy: list[_Worker], timeout: float) -> set:
+        """The pipes and sentinels of ``busy`` workers that are ready, within ``timeout``."""
+        if self._selector is None:
+            return set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout))
+        return {key.fileobj for key, _ in self._selector.select(timeout)}
+
+    def close(self) -> None:
+        if self._selector is not None:
+            self._selector.close()
 
 
 class _LargestFirst:
