@@ -227,11 +227,20 @@ class ShopScope:
         # form (inline .values() would be re-keyed on every call, a measurable cost per scan).
         self.session.execute(_SAMPLE_INSERT["postgresql" if dialect == "postgresql" else "sqlite"], [values])
 
-    def add_report(self, **values: Any) -> Report:
+    def add_report(self, report: dict[str, Any], **values: Any) -> Report:
+        """Store one file's report; the columns lists filter and sort on come from it
+        (``values`` may still set them, e.g. for a report saved without them)."""
         values.pop("shop_id", None)
-        report = Report(shop_id=self.shop_id, **values)
-        self.session.add(report)
-        return report
+        columns = {
+            "verdict": report.get("verdict", "error"),
+            "score": int(report.get("score", 0)),
+            "summary": report.get("summary", ""),
+            "summary_zh": report.get("summary_zh", ""),
+            "scan_ms": float(report.get("elapsed_ms", 0.0)),
+        }
+        row = Report(shop_id=self.shop_id, report=report, **{**columns, **values})
+        self.session.add(row)
+        return row
 
     def get_report(self, report_id: str, user_id: str | None = None) -> Report | None:
         query = select(Report).where(Report.shop_id == self.shop_id, Report.id == report_id)
