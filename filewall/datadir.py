@@ -24,10 +24,13 @@ before this module, only in how the chosen folder is then normalised:
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Mapping
+import tomllib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 #: The environment variable naming the data folder.
 DATA_ENV = "FILEWALL_DATA"
@@ -88,6 +91,15 @@ class DataLayout:
     def config_file(self) -> Path:
         return self.root / "config.toml"
 
+    def read_config(self) -> dict[str, Any]:
+        """``config.toml`` as a table, ``{}`` when there is none (invalid TOML raises
+        :class:`tomllib.TOMLDecodeError`; each caller decides what that means for it)."""
+        try:
+            with open(self.config_file, "rb") as handle:
+                return tomllib.load(handle)
+        except FileNotFoundError:
+            return {}
+
     @property
     def database_file(self) -> Path:
         """The SQLite database used when no database URL is configured."""
@@ -138,4 +150,39 @@ class DataLayout:
         return self.root / "logs"
 
 
-__all__ = ["DATA_ENV", "DataLayout", "default_data_dir", "given_data_dir", "resolve_data_dir"]
+def settings_values(
+    cls: type, config: Mapping[str, Any], environ: Mapping[str, str], skip: Iterable[str] = ()
+) -> dict[str, Any]:
+    """Values for the fields of dataclass ``cls`` (except ``skip``): ``FILEWALL_<FIELD>``
+    from ``environ``, else the top-level key of ``config.toml``; an empty value counts as
+    not given; each is converted to the type of the field's default."""
+    values: dict[str, Any] = {}
+    for item in dataclasses.fields(cls):
+        if item.name in skip:
+            continue
+        raw = environ.get(f"FILEWALL_{item.name.upper()}")
+        if raw is None or raw == "":
+            raw = config.get(item.name)
+        if raw is not None and raw != "":
+            values[item.name] = _convert(raw, item.default)
+    return values
+
+
+def _convert(raw: Any, default: Any) -> Any:
+    if isinstance(default, bool):
+        return raw if isinstance(raw, bool) else str(raw).strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        return int(float(raw))
+    if isinstance(default, float):
+        return float(raw)
+    return str(raw)
+
+
+__all__ = [
+    "DATA_ENV",
+    "DataLayout",
+    "default_data_dir",
+    "given_data_dir",
+    "resolve_data_dir",
+    "settings_values",
+]

@@ -43,7 +43,6 @@ redeliver_after     seconds after which a job nobody claimed (lost by a worker k
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import json
 import os
@@ -51,14 +50,13 @@ import re
 import secrets
 import tempfile
 import time
-import tomllib
 import urllib.parse
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .datadir import DataLayout
+from .datadir import DataLayout, settings_values
 from .storage import BlobStore, Stored
 
 TASK_NAME = "filewall.scan"
@@ -143,16 +141,7 @@ class QueueConfig:
     ) -> QueueConfig:
         environ = dict(os.environ if environ is None else environ)
         layout = DataLayout.resolve(data_dir, environ)
-        config = _read_config(layout.config_file)
-        values: dict[str, Any] = {}
-        for item in dataclasses.fields(cls):
-            if item.name in ("data_dir", "environ"):
-                continue
-            raw = environ.get(f"FILEWALL_{item.name.upper()}")
-            if raw is None or raw == "":
-                raw = config.get(item.name)
-            if raw is not None and raw != "":
-                values[item.name] = _convert(raw, item.default)
+        values = settings_values(cls, layout.read_config(), environ, skip=("data_dir", "environ"))
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(data_dir=layout.root, environ=environ, **values)
 
@@ -162,24 +151,6 @@ class QueueConfig:
 
         settings = Settings.load(self.data_dir, environ=self.environ, database_url=self.database_url or None)
         return settings.database
-
-
-def _read_config(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        return {}
-
-
-def _convert(raw: Any, default: Any) -> Any:
-    if isinstance(default, bool):
-        return raw if isinstance(raw, bool) else str(raw).strip().lower() in ("1", "true", "yes", "on")
-    if isinstance(default, int):
-        return int(float(raw))
-    if isinstance(default, float):
-        return float(raw)
-    return str(raw)
 
 
 def _is_redis(url: str | None) -> bool:

@@ -48,9 +48,8 @@ class PlatformSettings:
         table: dict[str, Any] = {}
         if data_dir is not None:
             try:
-                with open(DataLayout(data_dir).config_file, "rb") as handle:
-                    table = tomllib.load(handle).get("platform", {})
-            except (FileNotFoundError, tomllib.TOMLDecodeError):
+                table = DataLayout(data_dir).read_config().get("platform", {})
+            except tomllib.TOMLDecodeError:
                 table = {}
         names = {
             "alert_shops": "FILEWALL_CAMPAIGN_ALERT_SHOPS",

@@ -308,11 +308,9 @@ def configured_public_key(data_dir: str | os.PathLike[str] | None = None) -> str
     value = os.environ.get("FILEWALL_UPDATE_PUBLIC_KEY")
     if value:
         return value
-    config = DataLayout.given(data_dir).config_file
     try:
-        with open(config, "rb") as handle:
-            return (tomllib.load(handle).get("update") or {}).get("public_key")
-    except (FileNotFoundError, tomllib.TOMLDecodeError):
+        return (DataLayout.given(data_dir).read_config().get("update") or {}).get("public_key")
+    except tomllib.TOMLDecodeError:
         return None
 
 

@@ -15,14 +15,13 @@ and the default below.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..datadir import DataLayout
+from ..datadir import DataLayout, settings_values
 from ..datadir import default_data_dir as default_data_dir  # re-exported: its former home
 from ..limits import Limits
 
@@ -93,16 +92,11 @@ class Settings:
     ) -> Settings:
         environ = dict(os.environ if environ is None else environ)
         layout = DataLayout.resolve(data_dir, environ)
-        config = _read_config(layout.config_file)
-        values: dict[str, Any] = {}
-        for item in dataclasses.fields(cls):
-            if item.name in ("data_dir", "limits"):
-                continue
-            raw = environ.get(f"FILEWALL_{item.name.upper()}")
-            if raw is None or raw == "":
-                raw = config.get(item.name)
-            if raw is not None:
-                values[item.name] = _convert(raw, cls.__dataclass_fields__[item.name].default)
+        try:
+            config = layout.read_config()
+        except tomllib.TOMLDecodeError as error:
+            raise SystemExit(f"filewall: {layout.config_file} is not valid TOML: {error}") from error
+        values = settings_values(cls, config, environ, skip=("data_dir", "limits"))
         values.update({key: value for key, value in overrides.items() if value is not None})
         if "limits" not in values:
             values["limits"] = Limits.from_env(environ)
@@ -116,26 +110,6 @@ class Settings:
             "max_chat_chars": self.max_chat_chars,
             "max_passwords": self.max_passwords,
         }
-
-
-def _read_config(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        return {}
-    except tomllib.TOMLDecodeError as error:
-        raise SystemExit(f"filewall: {path} is not valid TOML: {error}") from error
-
-
-def _convert(raw: Any, default: Any) -> Any:
-    if isinstance(default, bool):
-        return raw if isinstance(raw, bool) else str(raw).strip().lower() in ("1", "true", "yes", "on")
-    if isinstance(default, int):
-        return int(float(raw))
-    if isinstance(default, float):
-        return float(raw)
-    return str(raw)
 
 
 def _normalize_url(url: str) -> str:
