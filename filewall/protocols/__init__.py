@@ -167,6 +167,46 @@ class ProtocolScanner:
         self.slots.close()
 
 
+class ConnectionClosed(Exception):
+    """The client went away, or the connection must be closed now."""
+
+
+class SocketReader:
+    """Buffered reads of one client socket, as both protocols need them: exactly ``count``
+    bytes, or up to a marker. A client that sends more than ``max_unterminated`` bytes
+    without the marker is cut off. Users set ``sock`` and ``buffer`` (a ``bytearray``);
+    clamd overrides :meth:`_fill` to take file descriptors too."""
+
+    max_unterminated = 64 * 1024
+    sock: Any
+    buffer: bytearray
+
+    def _read_exact(self, count: int) -> bytes:
+        while len(self.buffer) < count:
+            self._fill()
+        data = bytes(self.buffer[:count])
+        del self.buffer[:count]
+        return data
+
+    def _read_until(self, marker: bytes) -> bytes:
+        """The bytes before ``marker``; the marker itself is consumed."""
+        while True:
+            index = self.buffer.find(marker)
+            if index >= 0:
+                data = bytes(self.buffer[:index])
+                del self.buffer[: index + len(marker)]
+                return data
+            if len(self.buffer) > self.max_unterminated:
+                raise ConnectionClosed()
+            self._fill()
+
+    def _fill(self) -> None:
+        data = self.sock.recv(65536)
+        if not data:
+            raise ConnectionClosed()
+        self.buffer.extend(data)
+
+
 class BodySpool:
     """A request body read piece by piece (clamd's INSTREAM, ICAP's chunked bodies).
 
@@ -301,4 +341,13 @@ def parse_listen(text: str) -> tuple[str, Any]:
     return "tcp", (host.strip("[]") or "127.0.0.1", int(port))
 
 
-__all__ = ["Answer", "Answering", "BodySpool", "ProtocolScanner", "parse_listen", "rules_fingerprint"]
+__all__ = [
+    "Answer",
+    "Answering",
+    "BodySpool",
+    "ConnectionClosed",
+    "ProtocolScanner",
+    "SocketReader",
+    "parse_listen",
+    "rules_fingerprint",
+]

@@ -54,7 +54,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .. import __version__
-from . import Answer, BodySpool, ProtocolScanner, parse_listen, rules_fingerprint
+from . import Answer, BodySpool, ProtocolScanner, SocketReader, parse_listen, rules_fingerprint
+from . import ConnectionClosed as _Closed
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +70,6 @@ COMMANDS = (
 SESSION_COMMANDS = {"SCAN", "FILDES", "END", "INSTREAM", "VERSION", "PING", "STATS", "VERSIONCOMMANDS"}
 #: Commands that take a path argument.
 PATH_COMMANDS = {"SCAN", "CONTSCAN", "MULTISCAN", "ALLMATCHSCAN"}
-
-
-class _Closed(Exception):
-    """The client went away, or the connection must be closed now."""
 
 
 class ClamdServer:
@@ -183,8 +180,10 @@ def _format(name: str, answer: Answer) -> str:
     return f"{name}: OK"
 
 
-class _Connection:
+class _Connection(SocketReader):
     """One client connection: commands in, answers out."""
+
+    max_unterminated = MAX_COMMAND
 
     def __init__(self, server: ClamdServer, sock: socket.socket, unix: bool):
         self.server = server
@@ -416,34 +415,16 @@ class _Connection:
             del self.buffer[:1]  # the dummy byte the descriptor came with
         return self.fds.popleft()
 
-    def _read_exact(self, count: int) -> bytes:
-        while len(self.buffer) < count:
-            self._fill()
-        data = bytes(self.buffer[:count])
-        del self.buffer[:count]
-        return data
-
-    def _read_until(self, terminator: bytes) -> bytes:
-        while True:
-            index = self.buffer.find(terminator)
-            if index >= 0:
-                data = bytes(self.buffer[:index])
-                del self.buffer[: index + 1]
-                return data
-            if len(self.buffer) > MAX_COMMAND:
-                raise _Closed()
-            self._fill()
-
     def _fill(self) -> None:
-        if self.unix:
-            fds = array.array("i")
-            data, ancillary, _, _ = self.sock.recvmsg(65536, socket.CMSG_SPACE(16 * fds.itemsize))
-            for level, kind, payload in ancillary:
-                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                    fds.frombytes(payload[: len(payload) - (len(payload) % fds.itemsize)])
-            self.fds.extend(fds)
-        else:
-            data = self.sock.recv(65536)
+        """Read more; on a Unix socket also take the descriptors FILDES sends along."""
+        if not self.unix:
+            return super()._fill()
+        fds = array.array("i")
+        data, ancillary, _, _ = self.sock.recvmsg(65536, socket.CMSG_SPACE(16 * fds.itemsize))
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(payload[: len(payload) - (len(payload) % fds.itemsize)])
+        self.fds.extend(fds)
         if not data:
             raise _Closed()
         self.buffer.extend(data)

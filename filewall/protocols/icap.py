@@ -44,7 +44,8 @@ import urllib.parse
 from dataclasses import dataclass, field
 
 from .. import __version__
-from . import Answer, BodySpool, ProtocolScanner, rules_fingerprint
+from . import Answer, BodySpool, ProtocolScanner, SocketReader, rules_fingerprint
+from . import ConnectionClosed as _Closed
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +62,6 @@ REASONS = {
     405: "Method Not Allowed", 413: "Request Entity Too Large", 500: "Server Error", 501: "Method Not Implemented",
     505: "ICAP Version Not Supported",
 }  # fmt: skip
-
-
-class _Closed(Exception):
-    pass
 
 
 class _TooLarge(Exception):
@@ -166,7 +163,9 @@ class IcapServer:
         self.scanner.close()
 
 
-class _Connection:
+class _Connection(SocketReader):
+    max_unterminated = MAX_HEADER
+
     def __init__(self, server: IcapServer, sock: socket.socket):
         self.server = server
         self.sock = sock
@@ -430,30 +429,6 @@ class _Connection:
             step = min(count, len(self.buffer))
             del self.buffer[:step]
             count -= step
-
-    def _read_exact(self, count: int) -> bytes:
-        while len(self.buffer) < count:
-            self._fill()
-        data = bytes(self.buffer[:count])
-        del self.buffer[:count]
-        return data
-
-    def _read_until(self, marker: bytes) -> bytes:
-        while True:
-            index = self.buffer.find(marker)
-            if index >= 0:
-                data = bytes(self.buffer[:index])
-                del self.buffer[: index + len(marker)]
-                return data
-            if len(self.buffer) > MAX_HEADER:
-                raise _Closed()
-            self._fill()
-
-    def _fill(self) -> None:
-        data = self.sock.recv(65536)
-        if not data:
-            raise _Closed()
-        self.buffer.extend(data)
 
 
 # -- helpers -------------------------------------------------------------------------------
